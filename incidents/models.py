@@ -1,0 +1,3 @@
+"""Incidents records."""
+
+from django.db import models  # noqa: F401

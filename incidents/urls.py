@@ -1,0 +1,5 @@
+app_name = "incidents"
+
+urlpatterns: list = []
+
+api_urlpatterns: list = []

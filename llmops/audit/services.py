@@ -1,0 +1,63 @@
+"""Writing the audit trail: called by every service that changes governance state, as the
+last step inside its transaction, so the chain lock is held only briefly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from llmops.tenancy.actor import Actor
+
+from .chain import GENESIS, event_hash
+from .models import AuditEvent, ChainHead
+
+
+def _normalise(details: dict | None) -> dict:
+    # Store exactly what will be hashed: JSON-native values only.
+    return json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder, sort_keys=True))
+
+
+def _target(target: Any) -> tuple[str, str, str]:
+    if target is None:
+        return "", "", ""
+    if isinstance(target, tuple):
+        kind, ident, label = target
+        return str(kind), str(ident), str(label)[:300]
+    meta = target._meta
+    return f"{meta.app_label}.{meta.model_name}", str(target.pk), str(target)[:300]
+
+
+def audit_record(
+    *, actor: Actor, action: str, target: Any = None, details: dict | None = None, org=None
+) -> AuditEvent:
+    """Append one event to the organization's chain. Must run inside the caller's transaction."""
+    org = org or actor.org
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        raise RuntimeError("audit_record must be called inside the service's transaction")
+    head, _ = ChainHead.objects.get_or_create(organization_id=org.pk)
+    head = ChainHead.objects.select_for_update().get(pk=head.pk)
+    target_type, target_id, target_label = _target(target)
+    values = {
+        "organization_id": org.pk,
+        "seq": head.seq + 1,
+        "created_at": timezone.now(),
+        "actor_type": actor.kind,
+        "actor_id": actor.ref_id,
+        "actor_label": actor.label[:200],
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_label": target_label,
+        "details": _normalise(details),
+        "ip": (actor.ip or "")[:45],
+        "prev_hash": head.hash or GENESIS,
+    }
+    values["hash"] = event_hash(values)
+    event = AuditEvent.objects.create(**values)
+    ChainHead.objects.filter(pk=head.pk).update(seq=values["seq"], hash=values["hash"])
+    return event

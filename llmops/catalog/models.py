@@ -1,0 +1,3 @@
+"""Model catalog records."""
+
+from django.db import models  # noqa: F401

@@ -1,0 +1,5 @@
+app_name = "catalog"
+
+urlpatterns: list = []
+
+api_urlpatterns: list = []

@@ -1,0 +1,84 @@
+"""DRF plumbing shared by every API module: one error format, pagination."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import GovernanceError
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: dict | None = None
+) -> Response:
+    return Response(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status=status_code
+    )
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            inner = _first_message(value)
+            return f"{key}: {inner}" if key != "non_field_errors" else inner
+        return "Invalid input."
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "Invalid input."
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, GovernanceError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, DjangoValidationError):
+        fields = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        return error_response(400, "invalid", _first_message(fields), {"fields": fields})
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return error_response(400, "invalid", _first_message(detail), {"fields": detail})
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code = (
+            "not_authenticated"
+            if isinstance(exc, exceptions.NotAuthenticated)
+            else "authentication_failed"
+        )
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+    message = _first_message(exc.detail)
+    new = error_response(response.status_code, code, message)
+    for header, value in response.items():
+        if header.lower() in {"www-authenticate", "retry-after"}:
+            new[header] = value
+    return new
+
+
+class CreatedCursorPagination(CursorPagination):
+    """`{"results": [...], "next": ...}` ordered newest first."""
+
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "limit"
+    ordering = "-id"
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "properties": {"results": schema, "next": {"type": "string", "nullable": True}},
+        }

@@ -1,0 +1,34 @@
+"""Context every page needs: the CSP nonce for htmx, the organization switcher and nav."""
+
+from django.apps import apps
+from django.urls import NoReverseMatch, reverse
+
+
+def layout(request):
+    nonce = getattr(request, "csp_nonce", "")
+    ctx = {"csp_nonce": str(nonce) if nonce else ""}
+    org = getattr(request, "organization", None)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        from llmops.tenancy.selectors import organizations_for_user
+
+        ctx["my_orgs"] = organizations_for_user(user=user)
+    if org is not None and getattr(request, "resolver_match", None) is not None:
+        nav = []
+        for config in apps.get_app_configs():
+            for item in getattr(config, "nav_items", ()):
+                label, url_name, order = (*item, 50)[:3]
+                try:
+                    href = reverse(url_name, kwargs={"org_slug": org.slug})
+                except NoReverseMatch:
+                    continue
+                nav.append(
+                    {
+                        "label": label,
+                        "href": href,
+                        "order": order,
+                        "active": request.path.startswith(href),
+                    }
+                )
+        ctx["nav_items"] = sorted(nav, key=lambda item: item["order"])
+    return ctx

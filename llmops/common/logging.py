@@ -1,0 +1,84 @@
+"""Structured logs: one JSON line per request (middleware) and per task (signals)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+request_log = logging.getLogger("llmops.request")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}) or {})
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+class RequestLogMiddleware:
+    """Gives each request an id and logs it once it is answered."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = self.get_response(request)
+        org = getattr(request, "organization", None)
+        user = getattr(request, "user", None)
+        request_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request.request_id,
+                    "organization": getattr(org, "slug", None),
+                    "user": getattr(user, "username", None)
+                    if getattr(user, "is_authenticated", False)
+                    else None,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+def connect_task_logging() -> None:
+    from celery import signals
+
+    task_log = logging.getLogger("llmops.task")
+    starts: dict[str, float] = {}
+
+    @signals.task_prerun.connect(weak=False)
+    def _start(task_id=None, task=None, **_):
+        starts[task_id] = time.perf_counter()
+
+    @signals.task_postrun.connect(weak=False)
+    def _end(task_id=None, task=None, state=None, **_):
+        started = starts.pop(task_id, None)
+        task_log.info(
+            "task",
+            extra={
+                "fields": {
+                    "task_id": task_id,
+                    "task": getattr(task, "name", None),
+                    "state": state,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                    if started
+                    else None,
+                }
+            },
+        )

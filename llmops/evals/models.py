@@ -1,0 +1,3 @@
+"""Evals records."""
+
+from django.db import models  # noqa: F401

@@ -1,0 +1,5 @@
+app_name = "evals"
+
+urlpatterns: list = []
+
+api_urlpatterns: list = []

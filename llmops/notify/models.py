@@ -1,0 +1,3 @@
+"""Notifications records."""
+
+from django.db import models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Organizations, memberships, teams and API keys; the one permission policy."""

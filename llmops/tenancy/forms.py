@@ -1,0 +1,49 @@
+"""Forms for tenancy pages: they parse input; services decide."""
+
+from django import forms
+
+from .models import Role
+from .policy import SCOPES
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(required=False, help_text="Optional: who the link is meant for.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+
+class TeamMemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+
+
+class ApiKeyForm(forms.Form):
+    KIND_CHOICES = [
+        ("machine", "Machine key (CI, production app)"),
+        ("personal", "Personal key (acts as you)"),
+    ]
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="machine", widget=forms.RadioSelect)
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple
+    )
+
+
+class OrgSettingsForm(forms.Form):
+    allow_floating_models = forms.BooleanField(
+        required=False, label="Allow approving floating model ids"
+    )
+    retention_days = forms.IntegerField(
+        min_value=1, max_value=3650, label="Keep generations for (days)"
+    )

@@ -1,0 +1,64 @@
+"""The one place that talks to django-guardian (object grants to users and teams).
+
+Global permissions never imply an object grant (`accept_global_perms=False`), and the
+workflow apps use guardian's direct foreign-key permission models so deletes cascade."""
+
+from __future__ import annotations
+
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import (
+    assign_perm,
+    get_groups_with_perms,
+    get_objects_for_user,
+    get_users_with_perms,
+    remove_perm,
+)
+
+
+def grant(codename: str, user_or_group, obj) -> None:
+    assign_perm(codename, user_or_group, obj)
+
+
+def revoke(codename: str, user_or_group, obj) -> None:
+    remove_perm(codename, user_or_group, obj)
+
+
+def has_grant(user, codename: str, obj, *, cache: dict | None = None) -> bool:
+    if user is None or not user.is_active:
+        return False
+    if cache is not None:
+        checker = cache.get("guardian_checker")
+        if checker is None:
+            checker = cache["guardian_checker"] = ObjectPermissionChecker(user)
+    else:
+        checker = ObjectPermissionChecker(user)
+    return checker.has_perm(codename, obj)
+
+
+def objects_with_grant(user, codename: str, queryset):
+    """Objects of `queryset` the user holds `codename` on, directly or through a team."""
+    return get_objects_for_user(
+        user, codename, klass=queryset, accept_global_perms=False, with_superuser=False
+    )
+
+
+def users_with_grant(obj, codename: str):
+    """Users holding the grant directly or through a team's group."""
+    return get_users_with_perms(
+        obj, only_with_perms_in=[codename], with_group_users=True, with_superusers=False
+    )
+
+
+def direct_holders(obj, codename: str) -> tuple[list, list]:
+    users = list(
+        get_users_with_perms(
+            obj, only_with_perms_in=[codename], with_group_users=False, with_superusers=False
+        )
+    )
+    groups = list(get_groups_with_perms(obj, attach_perms=True))
+    groups = (
+        [g for g, perms in groups if codename in perms]
+        if groups and isinstance(groups[0], tuple)
+        else []
+    )
+    return users, groups

@@ -1,0 +1,401 @@
+"""Writes for tenancy: organizations, members, invitations, teams, API keys.
+Each service checks permission, validates, writes, audits, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from llmops.audit.services import audit_record
+from llmops.common.errors import InvalidInput, NotFound, NotPermitted, PolicyViolation
+
+from . import keys
+from .actor import Actor
+from .authentication import key_cache_forget
+from .models import ApiKey, Invitation, Membership, Organization, Role, Team
+from .policy import HUMAN_ONLY_SCOPES, SCOPES, can, scopes_beyond_role
+from .selectors import organization_cache_clear
+
+User = get_user_model()
+
+INVITATION_DAYS = 7
+
+
+def _require(actor: Actor, action: str, obj=None) -> None:
+    if not can(actor, action, obj):
+        raise NotPermitted(f"You may not do '{action}' here.")
+
+
+def _role(value: str) -> str:
+    if value not in Role.values:
+        raise InvalidInput(
+            f"Unknown role '{value}'; use one of {', '.join(Role.values)}.", field="role"
+        )
+    return value
+
+
+@transaction.atomic
+def org_create(*, slug: str, name: str, admin, actor_label: str = "system") -> Organization:
+    slug = slugify(slug)
+    if not slug:
+        raise InvalidInput("A slug is required.", field="slug")
+    if Organization.objects.filter(slug=slug).exists():
+        raise InvalidInput(f"An organization with slug '{slug}' already exists.", field="slug")
+    org = Organization.objects.create(slug=slug, name=name or slug)
+    Membership.objects.create(user=admin, organization=org, role=Role.ADMIN)
+    system = Actor.system_for(org)
+    audit_record(
+        actor=system,
+        action="organization.created",
+        target=org,
+        details={"slug": slug, "admin": admin.username},
+    )
+    audit_record(
+        actor=system,
+        action="member.added",
+        target=("auth.user", admin.pk, admin.username),
+        details={"role": Role.ADMIN},
+    )
+    from django.apps import apps
+
+    # Apps that need per-organization defaults (e.g. the default eval policy) hook in here.
+    for config in apps.get_app_configs():
+        hook = getattr(config, "organization_created", None)
+        if hook:
+            hook(org)
+    return org
+
+
+@transaction.atomic
+def org_settings_update(
+    *, actor: Actor, allow_floating_models: bool | None = None, retention_days: int | None = None
+) -> Organization:
+    _require(actor, "org.manage")
+    org = Organization.objects.select_for_update().get(pk=actor.org.pk)
+    before = {
+        "allow_floating_models": org.allow_floating_models,
+        "retention_days": org.retention_days,
+    }
+    if allow_floating_models is not None:
+        org.allow_floating_models = bool(allow_floating_models)
+    if retention_days is not None:
+        if retention_days < 1 or retention_days > 3650:
+            raise InvalidInput("Retention must be between 1 and 3650 days.", field="retention_days")
+        org.retention_days = retention_days
+    org.save()
+    after = {
+        "allow_floating_models": org.allow_floating_models,
+        "retention_days": org.retention_days,
+    }
+    audit_record(
+        actor=actor,
+        action="organization.settings_changed",
+        target=org,
+        details={"before": before, "after": after},
+    )
+    transaction.on_commit(lambda: organization_cache_clear(org.pk))
+    return org
+
+
+def _forget_personal_keys(user_id: int, org_id: int) -> None:
+    for key_hash in ApiKey.objects.filter(user_id=user_id, organization_id=org_id).values_list(
+        "key_hash", flat=True
+    ):
+        key_cache_forget(key_hash)
+
+
+def _admin_count(org) -> int:
+    return Membership.objects.for_org(org).filter(role=Role.ADMIN).count()
+
+
+@transaction.atomic
+def member_add(*, actor: Actor, username: str, role: str) -> Membership:
+    _require(actor, "member.manage")
+    _role(role)
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput(
+            f"No user named '{username}'; send an invitation link instead.", field="username"
+        )
+    if Membership.objects.for_org(actor.org).filter(user=user).exists():
+        raise InvalidInput(f"'{username}' is already a member.", field="username")
+    membership = Membership.objects.create(user=user, organization=actor.org, role=role)
+    audit_record(
+        actor=actor,
+        action="member.added",
+        target=("auth.user", user.pk, user.username),
+        details={"role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
+    _require(actor, "member.manage")
+    _role(role)
+    membership = Membership.objects.select_for_update().get(
+        pk=membership.pk, organization=actor.org
+    )
+    before = membership.role
+    if before == role:
+        return membership
+    # Lock all admin rows so two concurrent demotions cannot both pass the last-admin rule.
+    list(Membership.objects.for_org(actor.org).filter(role=Role.ADMIN).select_for_update())
+    if before == Role.ADMIN and _admin_count(actor.org) <= 1:
+        raise PolicyViolation(
+            "The last admin cannot be demoted: make someone else admin first.", code="last_admin"
+        )
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        action="member.role_changed",
+        target=("auth.user", membership.user_id, membership.user.username),
+        details={"before": before, "after": role},
+    )
+    transaction.on_commit(lambda: _forget_personal_keys(membership.user_id, actor.org.pk))
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: Actor, membership: Membership) -> None:
+    _require(actor, "member.manage")
+    membership = Membership.objects.select_for_update().get(
+        pk=membership.pk, organization=actor.org
+    )
+    list(Membership.objects.for_org(actor.org).filter(role=Role.ADMIN).select_for_update())
+    if membership.role == Role.ADMIN and _admin_count(actor.org) <= 1:
+        raise PolicyViolation(
+            "The last admin cannot be removed: make someone else admin first.", code="last_admin"
+        )
+    user = membership.user
+    for team in Team.objects.for_org(actor.org):
+        team.group.user_set.remove(user)
+    # A personal key never outlives its user's membership.
+    now = timezone.now()
+    ApiKey.objects.for_org(actor.org).filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    membership.delete()
+    audit_record(
+        actor=actor,
+        action="member.removed",
+        target=("auth.user", user.pk, user.username),
+        details={"role": membership.role},
+    )
+    transaction.on_commit(lambda: _forget_personal_keys(user.pk, actor.org.pk))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invitation_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invitation, str]:
+    """Returns the invitation and its token (shown once, as a link)."""
+    _require(actor, "member.manage")
+    _role(role)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=actor.org,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        created_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    audit_record(
+        actor=actor,
+        action="invitation.created",
+        target=("tenancy.invitation", invitation.pk, email or "link"),
+        details={"role": role, "email": email},
+    )
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Actor, invitation: Invitation) -> None:
+    _require(actor, "member.manage")
+    invitation = Invitation.objects.select_for_update().get(
+        pk=invitation.pk, organization=actor.org
+    )
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action="invitation.revoked",
+        target=("tenancy.invitation", invitation.pk, invitation.email or "link"),
+    )
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    inv = (
+        Invitation.objects.select_related("organization")
+        .filter(token_hash=_token_hash(token))
+        .first()
+    )
+    if inv is None or inv.accepted_at or inv.revoked_at or inv.expires_at < timezone.now():
+        return None
+    return inv
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user) -> Membership:
+    inv = invitation_by_token(token)
+    if inv is None:
+        raise NotFound("This invitation link is invalid, expired or already used.")
+    inv = Invitation.objects.select_for_update().get(pk=inv.pk)
+    if inv.accepted_at:
+        raise NotFound("This invitation link was already used.")
+    org = inv.organization
+    membership, created = Membership.objects.get_or_create(
+        user=user, organization=org, defaults={"role": inv.role}
+    )
+    inv.accepted_at = timezone.now()
+    inv.accepted_by = user
+    inv.save(update_fields=["accepted_at", "accepted_by"])
+    actor = Actor(org=org, user=user, role=membership.role)
+    audit_record(
+        actor=actor,
+        action="invitation.accepted",
+        target=("auth.user", user.pk, user.username),
+        details={"role": membership.role, "new_member": created},
+    )
+    return membership
+
+
+@transaction.atomic
+def team_create(*, actor: Actor, name: str) -> Team:
+    _require(actor, "team.manage")
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A team needs a name.", field="name")
+    if Team.objects.for_org(actor.org).filter(name=name).exists():
+        raise InvalidInput(f"A team named '{name}' already exists.", field="name")
+    group = Group.objects.create(name=f"org{actor.org.pk}:{name}:{secrets.token_hex(4)}")
+    team = Team.objects.create(organization=actor.org, name=name, group=group)
+    audit_record(actor=actor, action="team.created", target=team)
+    return team
+
+
+@transaction.atomic
+def team_add_member(*, actor: Actor, team: Team, username: str) -> None:
+    _require(actor, "team.manage", team)
+    user = User.objects.filter(username=username, memberships__organization=actor.org).first()
+    if user is None:
+        raise InvalidInput(f"'{username}' is not a member of this organization.", field="username")
+    team.group.user_set.add(user)
+    audit_record(
+        actor=actor, action="team.member_added", target=team, details={"user": user.username}
+    )
+
+
+@transaction.atomic
+def team_remove_member(*, actor: Actor, team: Team, user_id: int) -> None:
+    _require(actor, "team.manage", team)
+    user = team.group.user_set.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("That user is not in this team.")
+    team.group.user_set.remove(user)
+    audit_record(
+        actor=actor, action="team.member_removed", target=team, details={"user": user.username}
+    )
+
+
+@transaction.atomic
+def team_delete(*, actor: Actor, team: Team) -> None:
+    _require(actor, "team.manage", team)
+    label, pk = team.name, team.pk
+    group = team.group
+    team.delete()
+    group.delete()
+    audit_record(actor=actor, action="team.deleted", target=("tenancy.team", pk, label))
+
+
+def _validate_scopes(scopes) -> list[str]:
+    scopes = sorted({s.strip() for s in scopes if s and s.strip()})
+    if not scopes:
+        raise InvalidInput("Choose at least one scope.", field="scopes")
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise InvalidInput(f"Unknown scope(s): {', '.join(unknown)}.", field="scopes")
+    return scopes
+
+
+@transaction.atomic
+def api_key_create(*, actor: Actor, name: str, scopes, user=None) -> tuple[ApiKey, str]:
+    """A machine key (no user) or a personal key acting as `user`. Returns the row and the
+    key itself, which is never stored and is shown once."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A key needs a name.", field="name")
+    scopes = _validate_scopes(scopes)
+    if user is None:
+        _require(actor, "api_key.manage")
+        human_only = [s for s in scopes if s in HUMAN_ONLY_SCOPES]
+        if human_only:
+            raise PolicyViolation(
+                f"Machine keys may not hold human-only scopes: {', '.join(human_only)}.",
+                code="human_only_scope",
+            )
+    else:
+        if not (actor.user is not None and actor.user.pk == user.pk):
+            _require(actor, "api_key.manage")
+        role = (
+            Membership.objects.for_org(actor.org)
+            .filter(user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+        if role is None:
+            raise InvalidInput(
+                f"'{user.username}' is not a member of this organization.", field="user"
+            )
+        beyond = scopes_beyond_role(role, scopes)
+        if beyond:
+            raise PolicyViolation(
+                f"A personal key never exceeds its user's role ({role}); not allowed: {', '.join(beyond)}.",
+                code="scope_beyond_role",
+            )
+    raw, public_id = keys.generate()
+    key = ApiKey.objects.create(
+        organization=actor.org,
+        name=name,
+        public_id=public_id,
+        key_hash=keys.digest(raw),
+        scopes=scopes,
+        user=user,
+        created_by=actor.user,
+    )
+    audit_record(
+        actor=actor,
+        action="api_key.created",
+        target=("tenancy.apikey", key.pk, f"{name} ({key.prefix})"),
+        details={"scopes": scopes, "personal_for": user.username if user else None},
+    )
+    return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
+    key = ApiKey.objects.select_for_update().get(pk=key.pk, organization=actor.org)
+    if not (key.user_id and actor.user is not None and key.user_id == actor.user.pk):
+        _require(actor, "api_key.manage")
+    if key.revoked_at:
+        return key
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action="api_key.revoked",
+        target=("tenancy.apikey", key.pk, f"{key.name} ({key.prefix})"),
+    )
+    transaction.on_commit(lambda: key_cache_forget(key.key_hash))
+    return key

@@ -1,0 +1,3 @@
+"""Traces records."""
+
+from django.db import models  # noqa: F401

@@ -1,0 +1,5 @@
+app_name = "traces"
+
+urlpatterns: list = []
+
+api_urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Prompts records."""
+
+from django.db import models  # noqa: F401

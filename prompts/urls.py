@@ -1,0 +1,5 @@
+app_name = "prompts"
+
+urlpatterns: list = []
+
+api_urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Reviews records."""
+
+from django.db import models  # noqa: F401
