@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -35,6 +36,11 @@ def _first_message(detail) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, GovernanceError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.API_MAX_BODY_BYTES
+        return error_response(
+            413, "too_large", f"The request body is over the limit of {limit} bytes."
+        )
     if isinstance(exc, DjangoValidationError):
         fields = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

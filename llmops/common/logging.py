@@ -56,7 +56,15 @@ class RequestLogMiddleware:
         return response
 
 
+_task_logging_connected = False
+
+
 def connect_task_logging() -> None:
+    """Idempotent: connects the Celery signal handlers once per process."""
+    global _task_logging_connected
+    if _task_logging_connected:
+        return
+    _task_logging_connected = True
     from celery import signals
 
     task_log = logging.getLogger("llmops.task")

@@ -6,3 +6,12 @@ class TenancyConfig(AppConfig):
     label = "tenancy"
     verbose_name = "Tenancy"
     nav_items = (("Members", "tenancy:members", 90), ("Keys", "tenancy:api_keys", 92))
+
+    def ready(self):
+        from llmops.common.logging import connect_task_logging
+
+        from . import schema  # noqa: F401 - registers the OpenAPI auth extension
+
+        # One JSON line per Celery task, like the request log (any process that loads the
+        # apps, the worker included).
+        connect_task_logging()

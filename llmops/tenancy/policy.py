@@ -101,8 +101,12 @@ HUMAN_ONLY_ACTIONS = frozenset(
 )
 
 
+# Every key may see which organization it belongs to (`GET /api/v1/me`, the home page).
+BASE_KEY_ACTIONS = frozenset({"org.view"})
+
+
 def scope_actions(scopes) -> frozenset[str]:
-    actions: set[str] = set()
+    actions: set[str] = set(BASE_KEY_ACTIONS)
     for scope in scopes:
         actions |= SCOPES.get(scope, frozenset())
     return frozenset(actions)
@@ -159,7 +163,7 @@ def can_any(actor: Actor | None, action: str) -> bool:
     if actor.system:
         return True
     if actor.key is not None:
-        if action not in scope_actions(actor.key.scopes):
+        if actor.key.revoked or action not in scope_actions(actor.key.scopes):
             return False
         if actor.is_machine:
             return action not in HUMAN_ONLY_ACTIONS

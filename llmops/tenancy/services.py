@@ -28,6 +28,14 @@ User = get_user_model()
 INVITATION_DAYS = 7
 
 
+def _after_write(fn) -> None:
+    """Drop a cache entry now and again once the transaction commits: the first stops this
+    process from serving the stale entry, the second removes one a concurrent request may
+    have re-read from the database before the commit."""
+    fn()
+    transaction.on_commit(fn)
+
+
 def _require(actor: Actor, action: str, obj=None) -> None:
     if not can(actor, action, obj):
         raise NotPermitted(f"You may not do '{action}' here.")
@@ -100,7 +108,7 @@ def org_settings_update(
         target=org,
         details={"before": before, "after": after},
     )
-    transaction.on_commit(lambda: organization_cache_clear(org.pk))
+    _after_write(lambda: organization_cache_clear(org.pk))
     return org
 
 
@@ -113,6 +121,13 @@ def _forget_personal_keys(user_id: int, org_id: int) -> None:
 
 def _admin_count(org) -> int:
     return Membership.objects.for_org(org).filter(role=Role.ADMIN).count()
+
+
+def _lock_members(org) -> None:
+    """Serialise membership changes of one organization on its row, so two concurrent
+    demotions or removals cannot both pass the last-admin rule (locking the admin rows
+    one by one could deadlock two such requests against each other)."""
+    Organization.objects.select_for_update().filter(pk=org.pk).values_list("pk").first()
 
 
 @transaction.atomic
@@ -140,14 +155,15 @@ def member_add(*, actor: Actor, username: str, role: str) -> Membership:
 def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
     _require(actor, "member.manage")
     _role(role)
-    membership = Membership.objects.select_for_update().get(
-        pk=membership.pk, organization=actor.org
+    _lock_members(actor.org)
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .get(pk=membership.pk, organization=actor.org)
     )
     before = membership.role
     if before == role:
         return membership
-    # Lock all admin rows so two concurrent demotions cannot both pass the last-admin rule.
-    list(Membership.objects.for_org(actor.org).filter(role=Role.ADMIN).select_for_update())
     if before == Role.ADMIN and _admin_count(actor.org) <= 1:
         raise PolicyViolation(
             "The last admin cannot be demoted: make someone else admin first.", code="last_admin"
@@ -160,17 +176,19 @@ def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Me
         target=("auth.user", membership.user_id, membership.user.username),
         details={"before": before, "after": role},
     )
-    transaction.on_commit(lambda: _forget_personal_keys(membership.user_id, actor.org.pk))
+    _after_write(lambda: _forget_personal_keys(membership.user_id, actor.org.pk))
     return membership
 
 
 @transaction.atomic
 def member_remove(*, actor: Actor, membership: Membership) -> None:
     _require(actor, "member.manage")
-    membership = Membership.objects.select_for_update().get(
-        pk=membership.pk, organization=actor.org
+    _lock_members(actor.org)
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .get(pk=membership.pk, organization=actor.org)
     )
-    list(Membership.objects.for_org(actor.org).filter(role=Role.ADMIN).select_for_update())
     if membership.role == Role.ADMIN and _admin_count(actor.org) <= 1:
         raise PolicyViolation(
             "The last admin cannot be removed: make someone else admin first.", code="last_admin"
@@ -190,7 +208,7 @@ def member_remove(*, actor: Actor, membership: Membership) -> None:
         target=("auth.user", user.pk, user.username),
         details={"role": membership.role},
     )
-    transaction.on_commit(lambda: _forget_personal_keys(user.pk, actor.org.pk))
+    _after_write(lambda: _forget_personal_keys(user.pk, actor.org.pk))
 
 
 def _token_hash(token: str) -> str:
@@ -252,8 +270,8 @@ def invitation_accept(*, token: str, user) -> Membership:
     if inv is None:
         raise NotFound("This invitation link is invalid, expired or already used.")
     inv = Invitation.objects.select_for_update().get(pk=inv.pk)
-    if inv.accepted_at:
-        raise NotFound("This invitation link was already used.")
+    if inv.accepted_at or inv.revoked_at or inv.expires_at < timezone.now():
+        raise NotFound("This invitation link is invalid, expired or already used.")
     org = inv.organization
     membership, created = Membership.objects.get_or_create(
         user=user, organization=org, defaults={"role": inv.role}
@@ -397,5 +415,5 @@ def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
         action="api_key.revoked",
         target=("tenancy.apikey", key.pk, f"{key.name} ({key.prefix})"),
     )
-    transaction.on_commit(lambda: key_cache_forget(key.key_hash))
+    _after_write(lambda: key_cache_forget(key.key_hash))
     return key

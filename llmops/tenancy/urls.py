@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 app_name = "tenancy"
 
@@ -14,4 +14,4 @@ urlpatterns = [
     path("settings/", views.SettingsView.as_view(), name="settings"),
 ]
 
-api_urlpatterns: list = []
+api_urlpatterns = [path("me", api.MeView.as_view(), name="me")]

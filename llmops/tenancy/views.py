@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -21,6 +22,14 @@ from .forms import (
 from .mixins import OrgMixin
 from .models import Role
 from .policy import HUMAN_ONLY_SCOPES
+
+
+def _pk(value) -> int:
+    """An id posted by a form; anything else is an object that does not exist (404)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such object.")
 
 
 @login_required
@@ -90,7 +99,9 @@ class MembersView(OrgMixin, TemplateView):
             )
             messages.success(request, "Invitation link created. Copy it now: it is shown once.")
         elif op == "revoke_invite":
-            inv = selectors.invitation_list(org=self.org).get(pk=request.POST.get("invitation"))
+            inv = selectors.invitation_list(org=self.org).get(
+                pk=_pk(request.POST.get("invitation"))
+            )
             services.invitation_revoke(actor=self.actor, invitation=inv)
             messages.success(request, "Invitation revoked.")
         return redirect("tenancy:members", org_slug=self.org.slug)
@@ -164,7 +175,7 @@ class TeamDetailView(OrgMixin, TemplateView):
             return redirect("tenancy:teams", org_slug=self.org.slug)
         if op == "remove":
             services.team_remove_member(
-                actor=self.actor, team=team, user_id=int(request.POST.get("user", 0))
+                actor=self.actor, team=team, user_id=_pk(request.POST.get("user"))
             )
             messages.success(request, "Removed from the team.")
         else:
@@ -195,7 +206,7 @@ class ApiKeysView(OrgMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         if request.POST.get("op") == "revoke":
-            key = selectors.api_key_get(org=self.org, key_id=int(request.POST.get("key", 0)))
+            key = selectors.api_key_get(org=self.org, key_id=_pk(request.POST.get("key")))
             services.api_key_revoke(actor=self.actor, key=key)
             messages.success(request, f"Key {key.prefix} revoked.")
             return redirect("tenancy:api_keys", org_slug=self.org.slug)

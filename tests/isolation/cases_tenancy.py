@@ -46,4 +46,11 @@ register(
         "tenancy:api_keys", "post", kind="create", data=lambda a: {"op": "revoke", "key": a.key.pk}
     ),
     Case("tenancy:settings", kind="list", markers=lambda a: []),
+    Case(
+        "tenancy:settings",
+        "post",
+        kind="create",
+        data=lambda a: {"allow_floating_models": "on", "retention_days": 7},
+    ),
+    Case("tenancy_api:me", kind="list", markers=lambda a: [a.org.slug, a.org.name]),
 )
