@@ -1,3 +1,5 @@
+"""Notifications: the outbox, e-mail and signed-webhook delivery, the in-app inbox."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,8 @@ class NotifyConfig(AppConfig):
     name = "llmops.notify"
     label = "notify"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from llmops.common.logging import connect_task_logging
+
+        connect_task_logging()
