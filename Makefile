@@ -3,28 +3,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-export DEBUG ?= 1
+# `make run` is a developer's server: DEBUG on, SQLite, eager Celery, local-memory cache.
+# Only the targets that serve or seed get it; tests and benchmarks keep their own settings.
+DEV_ENV := DEBUG=1
 
-.PHONY: run install migrate demo test test-fast browser lint bench clean
+.PHONY: run install migrate demo test test-fast browser lint check bench screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# The stamp records a finished install; it is redone when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py demo
+	$(DEV_ENV) $(BIN)/python manage.py demo
 
 run: demo
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@echo "llmops on http://127.0.0.1:$(PORT)/  (log in as acme-admin / demo)"
+	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
 	LLMOPS_TESTING=1 $(BIN)/pytest $(PYTEST_ARGS)
@@ -37,10 +41,17 @@ browser: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+check: lint
+	LLMOPS_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH)
+
+screenshots: install
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-results
