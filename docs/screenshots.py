@@ -1,0 +1,162 @@
+"""Screenshots for the README: `python docs/screenshots.py` (or `make screenshots`).
+
+Runs the demo on a throw-away SQLite database, serves it with runserver, logs in through
+the real form with Playwright (/usr/bin/chromium) and captures the main screens into
+docs/screenshots/: the log-in page, the organization home, every page in the main
+navigation and the first detail page linked from each list."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+EXTRA_PAGES = [  # (file name, path) beyond the navigation, when they answer 200
+    ("members", "/o/acme/members/"),
+    ("api-keys", "/o/acme/api-keys/"),
+    ("audit-log", "/o/acme/audit/"),
+]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "page"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server did not answer at {url}")
+
+
+def capture(base: str) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("*.png"):
+        old.unlink()
+    saved: list[Path] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(
+            base_url=base, viewport={"width": 1280, "height": 860}, device_scale_factor=1
+        )
+        page = context.new_page()
+
+        def snap(name: str) -> None:
+            page.wait_for_load_state("networkidle")
+            path = OUT / f"{len(saved) + 1:02d}-{name}.png"
+            page.screenshot(path=str(path))
+            saved.append(path)
+            print(f"  {path.relative_to(ROOT)}  {page.url.removeprefix(base)}")
+
+        def login(username: str) -> None:
+            context.clear_cookies()
+            page.goto("/accounts/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", "demo")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+
+        page.goto("/accounts/login/")
+        snap("login")
+        login("acme-admin")
+        snap("home")
+        nav = [
+            (a.inner_text().strip(), a.get_attribute("href"))
+            for a in page.locator("nav.mainnav a").all()
+        ]
+        seen = {"/o/acme/"}
+        for label, href in nav:
+            if not href or href in seen:
+                continue
+            seen.add(href)
+            if page.goto(href).status != 200:
+                continue
+            snap(slug(label))
+            detail = None
+            for a in page.locator("main table tbody a, main .list a").all():
+                target = a.get_attribute("href") or ""
+                if target.startswith(href) and target.rstrip("/") != href.rstrip("/"):
+                    detail = target
+                    break
+            if detail and page.goto(detail).status == 200:
+                snap(f"{slug(label)}-detail")
+        for name, path in EXTRA_PAGES:
+            if path not in seen and page.goto(path).status == 200:
+                seen.add(path)
+                snap(name)
+        # The reviewer's view of their work.
+        login("acme-reviewer1")
+        for label, href in nav:
+            if href and "review" in href and page.goto(href).status == 200:
+                snap(f"reviewer-{slug(label)}")
+                break
+        browser.close()
+    return saved
+
+
+def main() -> int:
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="llmops-shots-") as tmp:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp}/demo.sqlite3",
+            "DEBUG": "1",
+            "AXES_ENABLED": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        for var in ("CELERY_BROKER_URL", "REDIS_URL", "LLMOPS_TESTING"):
+            env.pop(var, None)
+        manage = [python, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        subprocess.run([*manage, "demo"], env=env, check=True)
+        port = free_port()
+        server = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(f"{base}/healthz")
+            saved = capture(base)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    total = sum(p.stat().st_size for p in saved)
+    print(f"{len(saved)} screenshots, {total / 1e6:.2f} MB in {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
