@@ -1,11 +1,15 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from . import views
 
 app_name = "notify"
 
 urlpatterns = [
-    path("inbox/", TemplateView.as_view(template_name="base.html"), name="inbox"),
-    path("webhooks/", TemplateView.as_view(template_name="base.html"), name="webhooks"),
+    path("inbox/", views.InboxView.as_view(), name="inbox"),
+    path("inbox/read-all/", views.InboxReadAllView.as_view(), name="inbox_read_all"),
+    path("inbox/<int:notification_id>/read/", views.InboxReadView.as_view(), name="inbox_read"),
+    path("webhooks/", views.WebhooksView.as_view(), name="webhooks"),
+    path("webhooks/<int:endpoint_id>/", views.WebhookDetailView.as_view(), name="webhook_detail"),
 ]
 
 api_urlpatterns: list = []

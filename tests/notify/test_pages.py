@@ -1,0 +1,239 @@
+"""Inbox, bell and webhook admin pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+
+from llmops.audit.models import AuditEvent
+from llmops.notify import services
+from llmops.notify.models import Channel, Notification, WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+
+def _inbox(world, who, subject, n=1):
+    with transaction.atomic():
+        for i in range(n):
+            services.notify(
+                org=world.org,
+                recipients=[world.users[who]],
+                kind="prompt.review_requested",
+                subject=f"{subject}{i if n > 1 else ''}",
+                body="body <b>text</b>",
+                link=f"/o/{world.org.slug}/prompts/",
+                email=False,
+                webhooks=False,
+            )
+
+
+def url(world, name, **kw):
+    return reverse(f"notify:{name}", kwargs={"org_slug": world.org.slug, **kw})
+
+
+def test_inbox_shows_only_own_notifications_escaped(acme, globex, login):
+    _inbox(acme, "maint1", "For maint1")
+    _inbox(acme, "maint2", "For maint2")
+    _inbox(globex, "maint1", "Globex thing")
+    client = login(acme.users["maint1"])
+    response = client.get(url(acme, "inbox"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "For maint1" in html
+    assert "For maint2" not in html and "Globex thing" not in html
+    assert "body &lt;b&gt;text&lt;/b&gt;" in html  # user text is escaped
+    assert 'href="/o/acme/prompts/"' in html
+
+
+def test_bell_counts_unread_in_this_org(acme, login):
+    _inbox(acme, "maint1", "One", n=3)
+    _inbox(acme, "maint2", "Other")
+    client = login(acme.users["maint1"])
+    html = client.get(reverse("tenancy:home", kwargs={"org_slug": "acme"})).content.decode()
+    assert 'aria-label="Notifications: 3 unread"' in html
+    assert '<span class="count">3</span>' in html
+
+
+def test_bell_is_one_count_query(acme, login, django_assert_num_queries):
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    _inbox(acme, "maint1", "One", n=2)
+    request = RequestFactory().get("/")
+    request.user = acme.users["maint1"]
+    template = Template("{% load notify_tags %}{% unread_count as n %}{{ n }}")
+    with django_assert_num_queries(1):
+        out = template.render(Context({"request": request, "org": acme.org}))
+    assert out == "2"
+
+
+def test_mark_one_read_without_js_and_with_htmx(acme, login):
+    _inbox(acme, "maint1", "Note", n=2)
+    first, second = Notification.objects.filter(
+        recipient=acme.users["maint1"], channel=Channel.INBOX
+    ).order_by("pk")
+    client = login(acme.users["maint1"])
+    response = client.post(url(acme, "inbox_read", notification_id=first.pk))
+    assert response.status_code == 302 and response["Location"] == url(acme, "inbox")
+    first.refresh_from_db()
+    assert first.read_at is not None
+    response = client.post(
+        url(acme, "inbox_read", notification_id=second.pk), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="notification-{second.pk}"' in html
+    assert "inbox-unread" not in html and "Mark read" not in html
+    assert 'hx-swap-oob="true"' in html and 'aria-label="Notifications"' in html  # 0 unread
+    assert "<html" not in html
+
+
+def test_cannot_mark_someone_elses_notification(acme, login):
+    _inbox(acme, "maint2", "Theirs")
+    theirs = Notification.objects.get(recipient=acme.users["maint2"], channel=Channel.INBOX)
+    client = login(acme.users["maint1"])
+    assert client.post(url(acme, "inbox_read", notification_id=theirs.pk)).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+
+
+def test_mark_all_read_and_unread_filter(acme, login):
+    _inbox(acme, "maint1", "Note", n=3)
+    client = login(acme.users["maint1"])
+    html = client.get(url(acme, "inbox") + "?filter=unread").content.decode()
+    assert html.count('data-testid="notification"') == 3
+    response = client.post(url(acme, "inbox_read_all"), {"next": "/o/acme/inbox/?filter=unread"})
+    assert response.status_code == 302 and response["Location"] == "/o/acme/inbox/?filter=unread"
+    html = client.get(url(acme, "inbox") + "?filter=unread").content.decode()
+    assert "No unread notifications" in html
+    html = client.get(url(acme, "inbox")).content.decode()
+    assert html.count('data-testid="notification"') == 3
+    # An off-site `next` is ignored.
+    response = client.post(url(acme, "inbox_read_all"), {"next": "https://evil.example/"})
+    assert response["Location"] == url(acme, "inbox")
+
+
+def test_inbox_unread_first_paginated_and_query_count_flat(
+    acme, login, django_assert_max_num_queries
+):
+    _inbox(acme, "maint1", "Note", n=30)
+    oldest = Notification.objects.filter(recipient=acme.users["maint1"]).order_by("pk").first()
+    services.notification_mark_all_read(actor=acme.actor("maint1"))
+    Notification.objects.filter(pk=oldest.pk).update(read_at=None)
+    client = login(acme.users["maint1"])
+    with django_assert_max_num_queries(12):
+        html = client.get(url(acme, "inbox")).content.decode()
+    assert html.count('data-testid="notification"') == 25
+    assert "Page 1 of 2" in html
+    # The one unread (the oldest) comes first.
+    assert html.index(f"notification-{oldest.pk}") < html.index(
+        'data-testid="notification"', 1 + html.index(f"notification-{oldest.pk}")
+    )
+
+
+def test_empty_inbox(acme, login):
+    html = login(acme.users["viewer"]).get(url(acme, "inbox")).content.decode()
+    assert "No notifications yet" in html
+
+
+def test_webhook_pages_are_admin_only(acme, login):
+    endpoint, _ = services.webhook_create(actor=acme.actor(), name="Slack", url="https://s.example")
+    client = login(acme.users["maint1"])
+    assert client.get(url(acme, "webhooks")).status_code == 403
+    assert (
+        client.post(url(acme, "webhooks"), {"name": "x", "url": "https://x.example"}).status_code
+        == 403
+    )
+    assert client.get(url(acme, "webhook_detail", endpoint_id=endpoint.pk)).status_code == 403
+    response = client.post(url(acme, "webhook_detail", endpoint_id=endpoint.pk), {"op": "delete"})
+    assert response.status_code == 403
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert WebhookEndpoint.objects.count() == 1
+
+
+def test_webhook_create_shows_secret_once_and_audits(acme, login):
+    client = login(acme.users["admin"])
+    assert "No webhook endpoints yet" in client.get(url(acme, "webhooks")).content.decode()
+    response = client.post(
+        url(acme, "webhooks"),
+        {"name": "Slack", "url": "https://hooks.example/x", "event_filter": "prompt., incident."},
+    )
+    endpoint = WebhookEndpoint.objects.get(organization=acme.org)
+    assert response.status_code == 302
+    assert response["Location"] == url(acme, "webhook_detail", endpoint_id=endpoint.pk)
+    assert endpoint.event_filter == ["incident.", "prompt."]
+    assert endpoint.secret.startswith("whsec_")
+    html = client.get(response["Location"]).content.decode()
+    assert endpoint.secret in html and "shown only once" in html
+    assert endpoint.secret not in client.get(response["Location"]).content.decode()
+    assert endpoint.secret not in client.get(url(acme, "webhooks")).content.decode()
+    event = AuditEvent.objects.get(organization=acme.org, action="webhook.created")
+    assert event.target_label == "Slack" and endpoint.secret not in str(event.details)
+
+
+def test_webhook_create_rejects_bad_input(acme, login):
+    client = login(acme.users["admin"])
+    response = client.post(url(acme, "webhooks"), {"name": "x", "url": "ftp://x.example/"})
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    response = client.post(
+        url(acme, "webhooks"), {"name": "x", "url": "https://x.example/", "event_filter": "a b"}
+    )
+    assert response.status_code == 200 and "is not a kind prefix" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_webhook_toggle_rotate_test_delete_are_audited(
+    acme, login, receiver, django_capture_on_commit_callbacks
+):
+    endpoint, old_secret = services.webhook_create(
+        actor=acme.actor(), name="Hook", url=receiver.url
+    )
+    client = login(acme.users["admin"])
+    detail = url(acme, "webhook_detail", endpoint_id=endpoint.pk)
+    client.post(detail, {"op": "disable"})
+    endpoint.refresh_from_db()
+    assert not endpoint.active
+    client.post(detail, {"op": "enable"})
+    client.post(detail, {"op": "rotate"})
+    endpoint.refresh_from_db()
+    assert endpoint.active and endpoint.secret != old_secret
+    html = client.get(detail).content.decode()
+    assert endpoint.secret in html
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(detail, {"op": "test"})  # eager: delivered on commit to the receiver
+    assert receiver.received and receiver.received[0].json["kind"] == "webhook.test"
+    html = client.get(detail).content.decode()
+    assert 'data-testid="attempts"' in html and "webhook.test" in html
+    assert 'data-confirm="Delete Hook' in html
+    response = client.post(detail, {"op": "delete"})
+    assert response["Location"] == url(acme, "webhooks")
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    actions = list(
+        AuditEvent.objects.filter(organization=acme.org, action__startswith="webhook.")
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "webhook.created",
+        "webhook.disabled",
+        "webhook.enabled",
+        "webhook.secret_rotated",
+        "webhook.deleted",
+    ]
+
+
+def test_webhook_list_shows_counts_and_last_attempt(
+    acme, login, receiver, django_assert_max_num_queries
+):
+    for i in range(3):
+        services.webhook_create(actor=acme.actor(), name=f"Hook {i}", url=receiver.url)
+    receiver.statuses = [500]
+    endpoint = WebhookEndpoint.objects.get(name="Hook 0")
+    services.webhook_send_test(actor=acme.actor(), endpoint=endpoint)
+    row = Notification.objects.get(endpoint=endpoint)
+    services.notification_deliver(notification_id=row.pk)
+    client = login(acme.users["admin"])
+    with django_assert_max_num_queries(12):
+        html = client.get(url(acme, "webhooks")).content.decode()
+    assert "Hook 2" in html and "badge-bad" in html and "500" in html
