@@ -221,6 +221,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "llmops@localhost")
 # Celery: eager with no broker configured, so `make run` needs no service.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL or TESTING)
+# The queue tasks go to by default; a private one isolates a test worker (tests/notify).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -294,4 +296,10 @@ LLMOPS = {
     "API_KEY_LAST_USED_SECONDS": 60,
     "NOTIFY_STALE_SECONDS": 180,
     "NOTIFY_MAX_ATTEMPTS": 8,
+    # Retry n waits NOTIFY_BACKOFF_SECONDS * 2^(n-1), capped below Redis' visibility timeout.
+    "NOTIFY_BACKOFF_SECONDS": 30,
+    "NOTIFY_BACKOFF_MAX_SECONDS": 1800,
+    "NOTIFY_HTTP_TIMEOUT": 10,
+    # Absolute links in e-mails and webhooks (Slack text): where users reach this site.
+    "BASE_URL": os.environ.get("LLMOPS_BASE_URL", "http://127.0.0.1:8000"),
 }
