@@ -1,5 +1,16 @@
+from django.urls import path
+
+from . import api, views
+
 app_name = "traces"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
+    path("generations/", views.GenerationListView.as_view(), name="generations"),
+    path("generations/<int:pk>/", views.GenerationDetailView.as_view(), name="generation"),
+]
 
-api_urlpatterns: list = []
+api_urlpatterns = [
+    path("generations/batch", api.GenerationBatch.as_view(), name="generation_batch"),
+    path("generations/<str:external_id>", api.GenerationDetail.as_view(), name="generation_detail"),
+]

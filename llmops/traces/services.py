@@ -1,0 +1,535 @@
+"""Writes for traces: batch ingest (validate, dedupe, price, store, roll up, hand to receivers,
+all in one transaction), pinning generations that are evidence, and retention.
+
+Ingest writes no audit event: recording production traffic is not a governance decision, and
+a per-batch event would serialise every batch on the audit chain lock."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
+from llmops.tenancy.policy import can
+
+from . import histogram, receivers
+from .models import DailyUserRollup, Generation, HourlyRollup
+from .schema import GenerationIn, batch_decoder, item_decoder, json_encoder
+
+MAX_ITEMS = 1000
+MAX_BODY_BYTES = getattr(settings, "API_MAX_BODY_BYTES", 5 * 1024 * 1024)
+MAX_ITEM_BYTES = 512 * 1024
+FUTURE_SKEW = timedelta(minutes=5)
+_MTOK = Decimal(1_000_000)
+_COST_Q = Decimal("0.00000001")
+
+# Columns ingest writes, in COPY order.
+COLUMNS = (
+    "organization_id",
+    "external_id",
+    "trace_id",
+    "created_at",
+    "ingested_at",
+    "prompt_name",
+    "prompt_version",
+    "model_id",
+    "model_version_id",
+    "input",
+    "output",
+    "output_is_json",
+    "context",
+    "tool_calls",
+    "metadata",
+    "tags",
+    "user_ref",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_source",
+    "status",
+    "error",
+    "pinned",
+    "pinned_reason",
+)
+_JSON_COLUMNS = frozenset({"input", "context", "tool_calls", "metadata", "tags"})
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    sampled: int = 0
+    errors: list[dict] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "sampled": self.sampled,
+            "errors": self.errors,
+        }
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json_encoder.encode(value).decode()
+
+
+def _price(model, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+    if model is None:
+        return None
+    parts = []
+    if input_tokens is not None and model.input_price_per_mtok is not None:
+        parts.append(Decimal(input_tokens) * model.input_price_per_mtok)
+    if output_tokens is not None and model.output_price_per_mtok is not None:
+        parts.append(Decimal(output_tokens) * model.output_price_per_mtok)
+    if not parts:
+        return None
+    return (sum(parts) / _MTOK).quantize(_COST_Q)
+
+
+def _catalog_models(*, org, model_ids: set[str]) -> dict:
+    """One query per batch: model id -> ModelVersion of this organization."""
+    if not model_ids:
+        return {}
+    try:
+        from llmops.catalog.selectors import models_by_model_ids
+    except ImportError:  # the catalog selector is not there yet: same query, inline
+        from llmops.catalog.models import ModelVersion
+
+        return {
+            mv.model_id: mv
+            for mv in ModelVersion.objects.for_org(org).filter(model_id__in=model_ids)
+        }
+    return models_by_model_ids(org=org, model_ids=sorted(model_ids))
+
+
+def _row(item: GenerationIn, *, org_id: int, now: datetime, models: dict) -> dict:
+    created_at = item.created_at or now
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    model = models.get(item.model)
+    if item.cost_usd is not None:
+        cost = Decimal(repr(item.cost_usd)).quantize(_COST_Q)
+        cost_source = "reported"
+    else:
+        cost = _price(model, item.input_tokens, item.output_tokens)
+        cost_source = "catalog" if cost is not None else ""
+    output = item.output
+    output_is_json = not isinstance(output, str)
+    return {
+        "organization_id": org_id,
+        "external_id": item.external_id,
+        "trace_id": item.trace_id or "",
+        "created_at": created_at,
+        "ingested_at": now,
+        "prompt_name": item.prompt.name if item.prompt else None,
+        "prompt_version": item.prompt.version if item.prompt else None,
+        "model_id": item.model,
+        "model_version_id": model.pk if model is not None else None,
+        "input": item.input,
+        "output": (_json_text(output) or "") if output_is_json else output,
+        "output_is_json": output_is_json,
+        "context": item.context,
+        "tool_calls": item.tool_calls,
+        "metadata": item.metadata or {},
+        "tags": item.tags or [],
+        "user_ref": item.user_ref or "",
+        "latency_ms": None if item.latency_ms is None else int(round(item.latency_ms)),
+        "input_tokens": item.input_tokens,
+        "output_tokens": item.output_tokens,
+        "cost_usd": cost,
+        "cost_source": cost_source,
+        "status": item.status,
+        "error": item.error or "",
+        "pinned": False,
+        "pinned_reason": "",
+    }
+
+
+def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[GenerationIn]:
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(
+            f"The body is {len(body)} bytes; a batch may be at most {MAX_BODY_BYTES} bytes.",
+            details={"limit_bytes": MAX_BODY_BYTES},
+        )
+    try:
+        batch = batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f'The body must be {{"generations": [...]}}: {exc}', field="generations")
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"The body is not valid JSON: {exc}")
+    if len(batch.generations) > MAX_ITEMS:
+        raise TooLarge(
+            f"The batch has {len(batch.generations)} items; at most {MAX_ITEMS} are allowed.",
+            details={"limit_items": MAX_ITEMS},
+        )
+    items: list[GenerationIn] = []
+    latest = now + FUTURE_SKEW
+    for index, raw in enumerate(batch.generations):
+        external_id = None
+        try:
+            if len(raw) > MAX_ITEM_BYTES:
+                raise ValueError(
+                    f"The item is {len(raw)} bytes; an item may be at most {MAX_ITEM_BYTES} bytes."
+                )
+            item = item_decoder.decode(raw)
+            external_id = item.external_id
+            created = item.created_at
+            if created is not None:
+                if created.tzinfo is None:
+                    created = created.replace(tzinfo=UTC)
+                if created > latest:
+                    raise ValueError(
+                        f"created_at {created.isoformat()} is in the future (more than "
+                        f"{int(FUTURE_SKEW.total_seconds() // 60)} minutes ahead of the server)."
+                    )
+            if item.latency_ms is not None and math.isnan(item.latency_ms):
+                raise ValueError("latency_ms must be a number.")
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            result.rejected += 1
+            result.errors.append({"index": index, "external_id": external_id, "message": str(exc)})
+            continue
+        items.append(item)
+    return items
+
+
+def generations_ingest(*, actor, body: bytes) -> BatchResult:
+    """`POST /api/v1/generations/batch`: store the valid items of a batch, once each.
+
+    Per-item errors come back with their index; a repeated external id (already stored, or
+    earlier in the same batch) is a duplicate, not an error, so a retried batch adds nothing."""
+    if not can(actor, "generation.ingest"):
+        raise NotPermitted("Your key or role does not allow sending generations.")
+    org = actor.org
+    now = timezone.now()
+    result = BatchResult()
+    items = _parse(body, now=now, result=result)
+    seen: set[str] = set()
+    unique: list[GenerationIn] = []
+    for item in items:
+        if item.external_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(item.external_id)
+        unique.append(item)
+    if not unique:
+        return result
+    with transaction.atomic():
+        models = _catalog_models(org=org, model_ids={item.model for item in unique})
+        rows = [_row(item, org_id=org.pk, now=now, models=models) for item in unique]
+        if connection.vendor == "postgresql":
+            ids = _insert_postgres(rows)
+        else:
+            ids = _insert_portable(org, rows)
+        inserted = [row for row in rows if row["external_id"] in ids]
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        if inserted:
+            rollups_add(org=org, rows=inserted)
+            hooks = receivers.receivers()
+            if hooks:
+                generations = [Generation(pk=ids[row["external_id"]], **row) for row in inserted]
+                result.generations = generations
+                for hook in hooks:
+                    result.sampled += int(hook(org=org, generations=generations) or 0)
+    return result
+
+
+def _insert_postgres(rows: list[dict]) -> dict[str, int]:
+    """COPY into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING
+    RETURNING: COPY alone cannot skip rows that are already stored."""
+    cols = ", ".join(COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS traces_generation_in ON COMMIT DELETE ROWS AS "
+            f"SELECT {cols} FROM traces_generation WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE traces_generation_in")
+        raw = cursor.cursor
+        with raw.copy(f"COPY traces_generation_in ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [_json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in COLUMNS]
+                )
+        cursor.execute(
+            f"INSERT INTO traces_generation ({cols}) SELECT {cols} FROM traces_generation_in "
+            "ON CONFLICT (organization_id, external_id) DO NOTHING RETURNING external_id, id"
+        )
+        return dict(cursor.fetchall())
+
+
+def _insert_portable(org, rows: list[dict]) -> dict[str, int]:
+    """SQLite (and any other backend): bulk_create ignoring conflicts, then re-select. The
+    existing ids are read first so rows stored before this batch count as duplicates."""
+    external_ids = [row["external_id"] for row in rows]
+    existing = set(
+        Generation.objects.for_org(org)
+        .filter(external_id__in=external_ids)
+        .values_list("external_id", flat=True)
+    )
+    new_rows = [row for row in rows if row["external_id"] not in existing]
+    Generation.objects.bulk_create(
+        [Generation(**row) for row in new_rows], ignore_conflicts=True, batch_size=500
+    )
+    return dict(
+        Generation.objects.for_org(org)
+        .filter(external_id__in=[row["external_id"] for row in new_rows])
+        .values_list("external_id", "id")
+    )
+
+
+# --- rollups -----------------------------------------------------------------------------
+
+
+def _hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _key_order(key: tuple) -> tuple:
+    prompt_name, prompt_version, model_id, hour = key
+    return (prompt_name is None, prompt_name or "", prompt_version or 0, model_id, hour)
+
+
+def _aggregate(rows: list[dict]) -> tuple[dict, dict]:
+    hourly: dict[tuple, dict] = {}
+    daily: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["prompt_name"], row["prompt_version"], row["model_id"], _hour(row["created_at"]))
+        agg = hourly.get(key)
+        if agg is None:
+            agg = hourly[key] = {
+                "count": 0,
+                "errors": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": Decimal(0),
+                "latency_count": 0,
+                "latency_sum_ms": 0,
+                "latency_hist": defaultdict(int),
+            }
+        is_error = row["status"] == "error"
+        agg["count"] += 1
+        agg["errors"] += is_error
+        agg["input_tokens"] += row["input_tokens"] or 0
+        agg["output_tokens"] += row["output_tokens"] or 0
+        if row["cost_usd"] is not None:
+            agg["cost_usd"] += row["cost_usd"]
+        if row["latency_ms"] is not None:
+            agg["latency_count"] += 1
+            agg["latency_sum_ms"] += row["latency_ms"]
+            agg["latency_hist"][str(histogram.bucket_of(row["latency_ms"]))] += 1
+        if row["user_ref"]:
+            ukey = (row["user_ref"], row["created_at"].astimezone(UTC).date())
+            u = daily.get(ukey)
+            if u is None:
+                u = daily[ukey] = {
+                    "count": 0,
+                    "errors": 0,
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cost_usd": Decimal(0),
+                }
+            u["count"] += 1
+            u["errors"] += is_error
+            u["input_tokens"] += row["input_tokens"] or 0
+            u["output_tokens"] += row["output_tokens"] or 0
+            if row["cost_usd"] is not None:
+                u["cost_usd"] += row["cost_usd"]
+    return hourly, daily
+
+
+_HOURLY_UPSERT = """
+INSERT INTO traces_hourlyrollup AS r (organization_id, prompt_name, prompt_version, model_id,
+    hour, count, errors, input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms,
+    latency_hist)
+VALUES {values}
+ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UPDATE SET
+    count = r.count + EXCLUDED.count,
+    errors = r.errors + EXCLUDED.errors,
+    input_tokens = r.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = r.output_tokens + EXCLUDED.output_tokens,
+    cost_usd = r.cost_usd + EXCLUDED.cost_usd,
+    latency_count = r.latency_count + EXCLUDED.latency_count,
+    latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
+    latency_hist = (
+        SELECT COALESCE(jsonb_object_agg(k, s), '{{}}'::jsonb)
+        FROM (
+            SELECT k, SUM(v::bigint) AS s
+            FROM (
+                SELECT key AS k, value AS v FROM jsonb_each_text(r.latency_hist)
+                UNION ALL
+                SELECT key, value FROM jsonb_each_text(EXCLUDED.latency_hist)
+            ) AS both_hists
+            GROUP BY k
+        ) AS summed
+    )
+"""
+
+_DAILY_UPSERT = """
+INSERT INTO traces_dailyuserrollup AS r (organization_id, user_ref, day, count, errors,
+    input_tokens, output_tokens, cost_usd)
+VALUES {values}
+ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
+    count = r.count + EXCLUDED.count,
+    errors = r.errors + EXCLUDED.errors,
+    input_tokens = r.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = r.output_tokens + EXCLUDED.output_tokens,
+    cost_usd = r.cost_usd + EXCLUDED.cost_usd
+"""
+
+
+def rollups_add(*, org, rows: list[dict]) -> None:
+    """Add stored rows to the hourly and per-user rollups: aggregated in memory first, each
+    key upserted once, keys in a fixed order so concurrent batches cannot deadlock. Must run
+    inside the ingest transaction."""
+    hourly, daily = _aggregate(rows)
+    hourly_keys = sorted(hourly, key=_key_order)
+    daily_keys = sorted(daily)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if hourly_keys:
+                params: list = []
+                for key in hourly_keys:
+                    a = hourly[key]
+                    params += [
+                        org.pk,
+                        *key,
+                        a["count"],
+                        a["errors"],
+                        a["input_tokens"],
+                        a["output_tokens"],
+                        a["cost_usd"],
+                        a["latency_count"],
+                        a["latency_sum_ms"],
+                        _json_text(dict(a["latency_hist"])),
+                    ]
+                values = ", ".join(
+                    ["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"]
+                    * len(hourly_keys)
+                )
+                cursor.execute(_HOURLY_UPSERT.format(values=values), params)
+            if daily_keys:
+                params = []
+                for key in daily_keys:
+                    a = daily[key]
+                    params += [
+                        org.pk,
+                        *key,
+                        a["count"],
+                        a["errors"],
+                        a["input_tokens"],
+                        a["output_tokens"],
+                        a["cost_usd"],
+                    ]
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(daily_keys))
+                cursor.execute(_DAILY_UPSERT.format(values=values), params)
+        return
+    _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys)
+
+
+def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
+    """Backends without NULLS NOT DISTINCT upserts (SQLite, one writer at a time)."""
+    for key in hourly_keys:
+        prompt_name, prompt_version, model_id, hour = key
+        a = hourly[key]
+        row = (
+            HourlyRollup.objects.for_org(org)
+            .filter(
+                prompt_name=prompt_name, prompt_version=prompt_version, model_id=model_id, hour=hour
+            )
+            .first()
+        )
+        if row is None:
+            row = HourlyRollup(
+                organization=org,
+                prompt_name=prompt_name,
+                prompt_version=prompt_version,
+                model_id=model_id,
+                hour=hour,
+                cost_usd=Decimal(0),
+                latency_hist={},
+            )
+        row.count += a["count"]
+        row.errors += a["errors"]
+        row.input_tokens += a["input_tokens"]
+        row.output_tokens += a["output_tokens"]
+        row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
+        row.latency_count += a["latency_count"]
+        row.latency_sum_ms += a["latency_sum_ms"]
+        row.latency_hist = histogram.merge(dict(row.latency_hist or {}), a["latency_hist"])
+        row.save()
+    for key in daily_keys:
+        user_ref, day = key
+        a = daily[key]
+        row, _ = DailyUserRollup.objects.get_or_create(
+            organization=org, user_ref=user_ref, day=day, defaults={"cost_usd": Decimal(0)}
+        )
+        row.count += a["count"]
+        row.errors += a["errors"]
+        row.input_tokens += a["input_tokens"]
+        row.output_tokens += a["output_tokens"]
+        row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
+        row.save()
+
+
+# --- evidence and retention ---------------------------------------------------------------
+
+
+def generation_pin(*, org, generation_ids, reason: str) -> int:
+    """Mark generations as evidence (reviewed, an eval case, an incident) so retention keeps
+    them. Other organizations' ids are ignored. Returns how many rows are now pinned."""
+    with transaction.atomic():
+        return (
+            Generation.objects.for_org(org)
+            .filter(pk__in=list(generation_ids))
+            .update(pinned=True, pinned_reason=str(reason)[:200])
+        )
+
+
+def _evidence_conditions() -> list:
+    """Any row of another app pointing at a generation makes it evidence, so retention need
+    not know those apps: found through the model's reverse relations."""
+    conditions = []
+    for rel in Generation._meta.related_objects:
+        if rel.related_model is Generation or rel.many_to_many:
+            continue
+        conditions.append(
+            Exists(rel.related_model._base_manager.filter(**{rel.field.name: OuterRef("pk")}))
+        )
+    return conditions
+
+
+def generations_purge_expired(*, org, now: datetime | None = None, batch_size: int = 2000) -> int:
+    """Delete generations older than the organization's retention, in short transactions of
+    `batch_size` rows; rollups stay, and so does every generation that is evidence."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=org.retention_days)
+    deleted = 0
+    evidence = _evidence_conditions()
+    while True:
+        qs = Generation.objects.for_org(org).filter(created_at__lt=cutoff, pinned=False)
+        for condition in evidence:
+            qs = qs.filter(~condition)
+        with transaction.atomic():
+            ids = list(qs.order_by("created_at", "id").values_list("id", flat=True)[:batch_size])
+            if not ids:
+                break
+            Generation.objects.filter(Q(pk__in=ids), organization=org).delete()
+        deleted += len(ids)
+        if len(ids) < batch_size:
+            break
+    return deleted
