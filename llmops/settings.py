@@ -95,6 +95,7 @@ TEMPLATES = [
                 "llmops.common.context_processors.layout",
             ],
             "builtins": ["template_partials.templatetags.partials"],
+            "libraries": {"llmops": "llmops.common.templatetags.llmops"},
         },
     }
 ]
@@ -107,6 +108,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES and TESTING:
+    # A transactional test's teardown truncates every table; the audit trigger allows a
+    # TRUNCATE only in a session with this setting (see audit migration 0003).
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = (
+        _pg_options.get("options", "") + " -c llmops.allow_audit_truncate=on"
+    ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -240,6 +248,14 @@ CELERY_BEAT_SCHEDULE = {
     "catalog-deprecation-warnings": {
         "task": "llmops.catalog.tasks.warn_deprecations",
         "schedule": crontab(hour=6, minute=0),
+    },
+    "prompts-model-risk-warnings": {
+        "task": "prompts.tasks.warn_model_risks",
+        "schedule": crontab(hour=6, minute=15),
+    },
+    "traces-retention": {
+        "task": "llmops.traces.tasks.purge_expired",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 
