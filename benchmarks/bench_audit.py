@@ -138,7 +138,6 @@ def _rows(org_id: int, first_seq: int, prev: str, count: int, blobs: list[bytes]
 
 
 def _verify(report) -> None:
-    from django.core.management import call_command
     from django.db import connection, transaction
 
     from benchmarks.common import make_org, timer
@@ -176,10 +175,6 @@ def _verify(report) -> None:
     report(
         "verify_to_hashlib_ratio", t_verify["seconds"] / t_hash["seconds"], "x", "lower is better"
     )
-    # The operator's command on the same data (one organization), for the record.
-    with timer() as t_cmd:
-        call_command("audit_verify", org=org.slug, stdout=open(os.devnull, "w"))
-    report("manage_py_audit_verify_seconds", t_cmd["seconds"], "s")
 
 
 def main(report) -> None:

@@ -124,6 +124,26 @@ def capture(base: str) -> list[Path]:
     return saved
 
 
+def update_readme(saved: list[Path]) -> None:
+    """Rewrite the table between the screenshot markers in README.md."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- screenshots:start -->", "<!-- screenshots:end -->"
+    if start not in text or end not in text:
+        return
+    cells = []
+    for path in saved:
+        caption = path.stem.split("-", 1)[1].replace("-", " ").capitalize()
+        cells.append(f"![{caption}](docs/screenshots/{path.name})<br>{caption}")
+    if len(cells) % 2:
+        cells.append("")
+    rows = ["| | |", "|---|---|"]
+    rows += [f"| {cells[i]} | {cells[i + 1]} |" for i in range(0, len(cells), 2)]
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + "\n".join(rows) + "\n" + end + tail)
+
+
 def main() -> int:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="llmops-shots-") as tmp:
@@ -155,6 +175,7 @@ def main() -> int:
             server.wait(timeout=10)
     total = sum(p.stat().st_size for p in saved)
     print(f"{len(saved)} screenshots, {total / 1e6:.2f} MB in {OUT.relative_to(ROOT)}")
+    update_readme(saved)
     return 0
 
 
