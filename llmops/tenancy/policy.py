@@ -78,6 +78,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "models:write": frozenset({"model.view", "model.propose"}),
     "models:approve": frozenset({"model.view", "model.decide"}),
     "reviews:write": frozenset({"queue.view", "queue.review"}),
+    "reviews:manage": frozenset({"queue.view", "queue.manage"}),
     "incidents:write": frozenset(
         {"incident.view", "incident.open", "incident.manage", "runbook.view"}
     ),
