@@ -1,0 +1,283 @@
+"""The audit chain: contiguous, linked, verified; tampering named; append-only on PostgreSQL;
+concurrent writers never fork it."""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, close_old_connections, connection, transaction
+
+from llmops.audit.chain import GENESIS, event_hash
+from llmops.audit.models import AuditEvent, ChainHead
+from llmops.audit.services import audit_record
+from llmops.audit.verify import COLUMNS, verify_org
+from llmops.tenancy.actor import Actor
+
+
+def append(world, n, action="test.event", actor=None):
+    actor = actor or world.actor()
+    with transaction.atomic():
+        for i in range(n):
+            audit_record(
+                actor=actor, action=action, target=("test.thing", i, f"thing {i}"), details={"i": i}
+            )
+
+
+def chain(world):
+    return list(AuditEvent.objects.filter(organization=world.org).order_by("seq"))
+
+
+def verify(*args):
+    """Runs audit_verify; returns (exit code, stdout)."""
+    out = StringIO()
+    try:
+        call_command("audit_verify", *args, stdout=out)
+    except SystemExit as exc:
+        return exc.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+@contextmanager
+def tampering():
+    """On PostgreSQL the trigger refuses edits; an attacker who owns the table disables it.
+    Inside the test's transaction, so it is rolled back with the test."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Django's foreign keys are deferred: fire their pending checks first, or
+            # PostgreSQL refuses to ALTER a table with pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    else:
+        yield
+
+
+def test_appends_are_contiguous_and_linked(acme, globex):
+    append(acme, 5)
+    append(globex, 2)
+    events = chain(acme)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    prev = GENESIS
+    for e in events:
+        values = {c: getattr(e, c) for c in COLUMNS if c != "id"}
+        assert e.prev_hash == prev
+        assert e.hash == event_hash(values) and re.fullmatch(r"[0-9a-f]{64}", e.hash)
+        prev = e.hash
+    head = ChainHead.objects.get(organization=acme.org)
+    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+    # Each organization has its own chain starting at 1.
+    assert chain(globex)[0].seq == 1 and chain(globex)[0].prev_hash == GENESIS
+    last = events[-1]
+    assert last.actor_type == "user" and last.actor_id == str(acme.users["admin"].pk)
+    assert last.actor_label == "acme-admin" and last.details == {"i": 4}
+    assert (last.target_type, last.target_id, last.target_label) == ("test.thing", "4", "thing 4")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_record_needs_the_callers_transaction():
+    from llmops.tenancy.models import Organization
+
+    org = Organization.objects.create(slug="solo", name="Solo")
+    with pytest.raises(RuntimeError, match="inside the service's transaction"):
+        audit_record(actor=Actor.system_for(org), action="test.event")
+    assert not AuditEvent.objects.exists()
+
+
+def test_details_are_stored_as_hashed(acme, globex):
+    import datetime
+    import decimal
+    import uuid
+
+    with transaction.atomic():
+        audit_record(
+            actor=Actor.system_for(acme.org),
+            action="test.values",
+            details={
+                "when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+                "amount": decimal.Decimal("1.50"),
+                "id": uuid.UUID(int=7),
+                "nested": {"b": [1, 2.5, None, True], "a": "ünïcode ✓"},
+            },
+        )
+    assert verify_org(acme.org.pk).ok
+
+
+def test_verify_intact_exit_0_and_heads(acme, globex):
+    append(acme, 3)
+    code, out = verify()
+    assert code == 0
+    n_acme = AuditEvent.objects.filter(organization=acme.org).count()
+    assert f"acme: ok, {n_acme} events" in out and "globex: ok" in out
+    code, out = verify("--heads")
+    assert code == 0
+    for world in (acme, globex):
+        head = ChainHead.objects.get(organization=world.org)
+        assert f"head {world.org.slug} seq={head.seq} hash={head.hash}" in out
+    code, out = verify("--org", "globex")
+    assert code == 0 and "acme" not in out
+    with pytest.raises(CommandError, match="No organization 'nope'"):
+        call_command("audit_verify", "--org", "nope", stdout=StringIO())
+
+
+def _middle(world):
+    events = chain(world)
+    return events[len(events) // 2]
+
+
+def test_edited_event_is_named(acme, globex):
+    append(acme, 6)
+    target = _middle(acme)
+    with tampering():
+        AuditEvent.objects.filter(pk=target.pk).update(actor_label="somebody else")
+    code, out = verify()
+    assert code == 1
+    assert f"acme: BROKEN at event #{target.seq}: event #{target.seq} was edited" in out
+    assert "globex: ok" in out
+
+
+def test_edited_details_are_named(acme, globex):
+    append(acme, 4)
+    target = _middle(acme)
+    with tampering():
+        AuditEvent.objects.filter(pk=target.pk).update(details={"i": 999})
+    code, out = verify("--org", "acme")
+    assert code == 1 and f"BROKEN at event #{target.seq}" in out
+
+
+def test_edit_with_a_recomputed_hash_breaks_the_next_link(acme, globex):
+    append(acme, 5)
+    target = _middle(acme)
+    values = {c: getattr(target, c) for c in COLUMNS if c != "id"}
+    values["action"] = "nothing.happened"
+    with tampering():
+        AuditEvent.objects.filter(pk=target.pk).update(
+            action="nothing.happened", hash=event_hash(values)
+        )
+    code, out = verify()
+    assert code == 1
+    assert f"event #{target.seq + 1} does not link to #{target.seq}" in out
+
+
+def test_deleted_middle_event_is_named(acme, globex):
+    append(acme, 6)
+    target = _middle(acme)
+    with tampering():
+        AuditEvent.objects.filter(pk=target.pk).delete()
+    code, out = verify()
+    assert code == 1
+    assert f"acme: BROKEN at event #{target.seq}: event #{target.seq} is missing" in out
+
+
+def test_deleted_tail_event_is_named(acme, globex):
+    append(acme, 3)
+    last = chain(acme)[-1]
+    with tampering():
+        AuditEvent.objects.filter(pk=last.pk).delete()
+    code, out = verify()
+    assert code == 1
+    assert f"acme: BROKEN at event #{last.seq}" in out
+    assert "events were deleted" in out
+
+
+def test_deleted_tail_with_the_head_rewritten_shows_in_the_kept_heads(acme, globex):
+    """A table owner who also rewrites the chain head defeats the database check; the heads
+    an operator kept outside the database show it."""
+    append(acme, 3)
+    _, kept = verify("--heads", "--org", "acme")
+    events = chain(acme)
+    with tampering():
+        AuditEvent.objects.filter(pk=events[-1].pk).delete()
+        ChainHead.objects.filter(organization=acme.org).update(
+            seq=events[-2].seq, hash=events[-2].hash
+        )
+    code, now = verify("--heads", "--org", "acme")
+    assert code == 0  # consistent inside the database...
+    assert now != kept  # ...but not with the heads kept outside it
+    assert f"seq={events[-1].seq} hash={events[-1].hash}" in kept
+    assert f"seq={events[-2].seq} hash={events[-2].hash}" in now
+
+
+def test_reordered_events_are_named(acme, globex):
+    append(acme, 6)
+    events = chain(acme)
+    a, b = events[2], events[3]
+    with tampering():
+        AuditEvent.objects.filter(pk=a.pk).update(seq=-1)
+        AuditEvent.objects.filter(pk=b.pk).update(seq=a.seq)
+        AuditEvent.objects.filter(pk=a.pk).update(seq=b.seq)
+    code, out = verify()
+    assert code == 1
+    assert f"acme: BROKEN at event #{a.seq}" in out
+
+
+@pytest.mark.postgres
+def test_trigger_refuses_update_delete_and_truncate(acme, globex):
+    append(acme, 2)
+    event = chain(acme)[0]
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="x")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL llmops.allow_audit_truncate = 'off'")
+            cursor.execute("TRUNCATE audit_auditevent CASCADE")
+    event.refresh_from_db()
+    assert event.action != "x"
+    assert verify()[0] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_concurrent_writers_never_fork_the_chain():
+    from tests.factories import make_org
+
+    acme = make_org("acme")
+    make_org("globex")
+    start = ChainHead.objects.get(organization=acme.org).seq
+    barrier = threading.Barrier(4)
+    errors: list = []
+
+    def writer(n):
+        try:
+            barrier.wait()
+            for i in range(25):
+                with transaction.atomic():
+                    audit_record(
+                        actor=Actor.system_for(acme.org),
+                        action="test.concurrent",
+                        details={"w": n, "i": i},
+                    )
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    seqs = list(
+        AuditEvent.objects.filter(organization=acme.org)
+        .order_by("seq")
+        .values_list("seq", flat=True)
+    )
+    assert seqs == list(range(1, start + 101))
+    report = verify_org(acme.org.pk)
+    assert report.ok and report.events == start + 100
+    assert verify()[0] == 0
