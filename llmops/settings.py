@@ -313,9 +313,12 @@ LLMOPS = {
     "NOTIFY_STALE_SECONDS": 180,
     "NOTIFY_MAX_ATTEMPTS": 8,
     # Retry n waits NOTIFY_BACKOFF_SECONDS * 2^(n-1), capped below Redis' visibility timeout.
-    "NOTIFY_BACKOFF_SECONDS": 30,
+    "NOTIFY_BACKOFF_SECONDS": int(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30")),
     "NOTIFY_BACKOFF_MAX_SECONDS": 1800,
     "NOTIFY_HTTP_TIMEOUT": 10,
+    # Webhooks to loopback/private/link-local addresses (refused in production: an org admin
+    # must not reach the host's internal network through us).
+    "NOTIFY_ALLOW_PRIVATE_WEBHOOKS": env_bool("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", DEBUG or TESTING),
     # Absolute links in e-mails and webhooks (Slack text): where users reach this site.
     "BASE_URL": os.environ.get("LLMOPS_BASE_URL", "http://127.0.0.1:8000"),
 }

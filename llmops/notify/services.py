@@ -7,8 +7,10 @@ idempotency id (`id` in the JSON, `X-Llmops-Delivery` header)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -231,9 +233,44 @@ class DeliveryOutcome:
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, status_code: int | None = None):
+    """A failed attempt; `permanent` when retrying cannot help (the row fails at once)."""
+
+    def __init__(self, message: str, status_code: int | None = None, permanent: bool = False):
         super().__init__(message)
         self.status_code = status_code
+        self.permanent = permanent
+
+
+def _non_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _private_allowed() -> bool:
+    return bool(_conf("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", False))
+
+
+def _check_public_destination(url: str) -> None:
+    """Unless NOTIFY_ALLOW_PRIVATE_WEBHOOKS, refuse a host that resolves to a loopback,
+    private, link-local or otherwise non-public address: an organization admin must not
+    reach the server's own network through us. (Checked before connecting; a DNS answer
+    that changes in between is not covered.)"""
+    if _private_allowed():
+        return
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DeliveryError(f"cannot resolve {parts.hostname}: {exc}")
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if _non_public(ip):
+            raise DeliveryError(
+                f"{parts.hostname} resolves to a non-public address ({ip}); refused",
+                permanent=True,
+            )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -265,6 +302,7 @@ def webhook_payload(notification: Notification) -> dict:
 
 def _post_webhook(notification: Notification) -> int:
     endpoint = notification.endpoint
+    _check_public_destination(endpoint.url)
     body = json.dumps(
         webhook_payload(notification), cls=DjangoJSONEncoder, separators=(",", ":")
     ).encode()
@@ -340,13 +378,14 @@ def notification_deliver(*, notification_id: int) -> DeliveryOutcome:
         started = time.perf_counter()
         status_code = None
         error = ""
+        permanent = False
         try:
             if notification.channel == Channel.WEBHOOK:
                 status_code = _post_webhook(notification)
             else:
                 _send_email(notification)
         except DeliveryError as exc:
-            status_code, error = exc.status_code, str(exc)
+            status_code, error, permanent = exc.status_code, str(exc), exc.permanent
         except Exception as exc:  # noqa: BLE001 - any transport failure is a failed attempt
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = int((time.perf_counter() - started) * 1000)
@@ -368,7 +407,7 @@ def notification_deliver(*, notification_id: int) -> DeliveryOutcome:
             notification.next_attempt_at = None
             notification.save(update_fields=fields)
             return DeliveryOutcome("delivered")
-        if notification.attempts >= max_attempts():
+        if permanent or notification.attempts >= max_attempts():
             notification.status = Status.FAILED
             notification.next_attempt_at = None
             notification.save(update_fields=fields)
@@ -424,6 +463,15 @@ def _validate_url(url: str) -> str:
         _url_validator(url)
     except ValidationError:
         raise InvalidInput("Enter an http:// or https:// URL.", field="url")
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if not _private_allowed() and (
+        (literal is not None and _non_public(literal)) or host == "localhost"
+    ):
+        raise InvalidInput("Webhooks may not point at a private or local address.", field="url")
     return url
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import transaction
 from django.test import override_settings
@@ -110,7 +111,9 @@ def test_backoff_grows_exponentially_and_is_capped():
     assert max(delays) == 1800 and delays == sorted(delays)
 
 
-@override_settings(LLMOPS={"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 1})
+@override_settings(
+    LLMOPS={**settings.LLMOPS, "NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 1}
+)
 def test_max_attempts_then_failed(acme):
     # Nothing listens on port 9 (discard): connection refused every time.
     row, _, _ = _webhook_row(acme, "http://127.0.0.1:9/")
@@ -136,6 +139,30 @@ def test_disabled_endpoint_rows_fail_without_sending(acme, receiver):
     assert receiver.received == []
     row.refresh_from_db()
     assert row.status == Status.FAILED and "disabled" in row.last_error
+
+
+def test_private_destinations_are_refused_unless_allowed(acme, receiver):
+    from llmops.common.errors import InvalidInput
+
+    row, _, _ = _webhook_row(acme, receiver.url)  # tests allow 127.0.0.1
+    strict = {**settings.LLMOPS, "NOTIFY_ALLOW_PRIVATE_WEBHOOKS": False}
+    with override_settings(LLMOPS=strict):
+        # Refused for good at once: no retry can make a private address public.
+        assert services.notification_deliver(notification_id=row.pk).status == "failed"
+        for url in (
+            "http://10.1.2.3/hook",
+            "http://localhost:8000/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:127.0.0.1]/",
+        ):
+            with pytest.raises(InvalidInput):
+                services.webhook_create(actor=acme.actor(), name="internal", url=url)
+        # A public address passes creation.
+        services.webhook_create(actor=acme.actor(), name="public", url="https://93.184.215.14/")
+    assert receiver.received == []
+    row.refresh_from_db()
+    assert row.status == Status.FAILED and row.attempts == 1
+    assert "non-public address" in row.last_error
 
 
 def test_email_delivery(acme):

@@ -43,7 +43,7 @@ def _database_url() -> str:
 class Workers:
     """Starts `celery worker` subprocesses on a private queue; kills them all at the end."""
 
-    def __init__(self, queue: str, tmp: Path):
+    def __init__(self, queue: str, tmp: Path, **extra_env: str):
         self.queue = queue
         self.tmp = tmp
         self.procs: list[subprocess.Popen] = []
@@ -56,6 +56,7 @@ class Workers:
             "LLMOPS_TESTING": "1",
             "DJANGO_SETTINGS_MODULE": "llmops.settings",
             "PYTHONPATH": str(ROOT),
+            **extra_env,
         }
 
     def start(self, name: str) -> subprocess.Popen:
@@ -212,3 +213,39 @@ def test_worker_killed_mid_delivery_loses_nothing(
     (attempt,) = DeliveryAttempt.objects.filter(notification=row)
     assert attempt.ok and attempt.status_code == 200
     assert Notification.objects.get(pk=row.pk).attempts == 1
+
+
+def test_worker_retries_with_backoff_until_delivered(
+    transactional_db, broker_queue, receiver, tmp_path
+):
+    producer, queue = broker_queue
+    acme = make_org("acme")
+    services.webhook_create(actor=acme.actor(), name="flaky", url=receiver.url)
+    receiver.statuses = [500, 503, 200]
+
+    def send(ids):
+        for pk in ids:
+            producer.send_task("llmops.notify.tasks.deliver", args=[pk], queue=queue)
+
+    workers = Workers(queue, tmp_path, NOTIFY_BACKOFF_SECONDS="1")  # retries after 1 s, 2 s
+    try:
+        workers.start("w1")
+        with mock.patch.object(services, "_enqueue", send):
+            with transaction.atomic():
+                (row,) = services.notify(
+                    org=acme.org, recipients=[], kind="prompt.approved", subject="v3", body=""
+                )
+
+        def delivered() -> bool:
+            row.refresh_from_db()
+            return row.status == Status.DELIVERED
+
+        assert _wait(delivered, timeout=90, step=0.5), "never delivered:\n" + workers.logs()
+    finally:
+        workers.close()
+    attempts = DeliveryAttempt.objects.filter(notification=row).order_by("at", "pk")
+    assert [(a.ok, a.status_code) for a in attempts] == [(False, 500), (False, 503), (True, 200)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9  # exponential backoff, not a hot loop
+    assert row.attempts == 3
+    assert [got.json["id"] for got in receiver.received] == [str(row.idempotency_key)] * 3
