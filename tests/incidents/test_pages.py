@@ -1,0 +1,171 @@
+"""HTML pages: list (filters, empty state, open first), open form, incident page and its
+operations, postmortem preview (escaped Markdown), metrics SVG, runbook editor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents import services
+from incidents.models import Incident, Postmortem, RunbookVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, **kw):
+    return reverse(f"incidents:{name}", kwargs={"org_slug": "acme", **kw})
+
+
+def test_list_empty_state_and_nav(acme, login):
+    client = login(acme.users["viewer"])
+    response = client.get(url("list"))
+    assert response.status_code == 200
+    assert b"No incidents yet" in response.content
+    assert b'href="/o/acme/incidents/"' in response.content  # nav item
+    assert b"Open an incident" not in response.content  # viewers may not open
+
+
+def test_list_open_first_and_filters(acme, login, open_incident):
+    closed = open_incident(title="Old cancelled one")
+    services.incident_transition(actor=acme.actor("maint1"), incident=closed, to="cancelled")
+    open_incident(title="Live one", category="prompt_injection", severity="SEV1")
+    client = login(acme.users["maint1"])
+    body = client.get(url("list")).content.decode()
+    assert body.index("Live one") < body.index("Old cancelled one")
+    body = client.get(url("list"), {"category": "prompt_injection"}).content.decode()
+    assert "Live one" in body and "Old cancelled one" not in body
+    body = client.get(url("list"), {"status": "open"}).content.decode()
+    assert "Old cancelled one" not in body
+    # Unknown filter values are ignored, not a 500.
+    assert client.get(url("list"), {"severity": "SEV9", "category": "x"}).status_code == 200
+
+
+def test_open_form_creates_and_shows_errors(acme, login):
+    client = login(acme.users["reviewer1"])
+    response = client.post(url("create"), {"title": "", "category": "other"})
+    assert response.status_code == 200 and b"errorlist" in response.content
+    response = client.post(
+        url("create"),
+        {"title": "Jailbreak seen", "category": "prompt_injection", "severity": "SEV2"},
+    )
+    incident = Incident.objects.get(organization=acme.org)
+    assert response.status_code == 302 and response["Location"] == url(
+        "detail", number=incident.number
+    )
+    assert incident.source == "manual" and incident.severity == "SEV2"
+
+
+def test_detail_page_and_operations(acme, login, open_incident, runbook):
+    runbook(title="Hallucination runbook", category="hallucination")
+    incident = open_incident(summary="<script>alert(1)</script> **bold**")
+    client = login(acme.users["maint1"])
+    page = client.get(url("detail", number=incident.number))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "<script>alert(1)</script>" not in body and "<strong>bold</strong>" in body
+    assert "Hallucination runbook" in body and "OWASP LLM09" in body
+    assert "severity_required" in body  # the blocker shows before anyone tries
+    d = url("detail", number=incident.number)
+    client.post(d, {"op": "command", "take": "1"})
+    client.post(d, {"op": "transition", "to": "investigating", "severity": "SEV2"})
+    step = incident.checklists.get().steps.first()
+    client.post(d, {"op": "step", "step": step.pk, "done": "1"})
+    client.post(d, {"op": "note", "note": "Customer *complaints* rising"})
+    # A guard failure comes back as a message naming the rule, not a 500.
+    response = client.post(d, {"op": "transition", "to": "mitigated"}, follow=True)
+    assert b"mitigation_note_required" in response.content
+    incident.refresh_from_db()
+    step.refresh_from_db()
+    assert incident.commander == acme.users["maint1"]
+    assert incident.status == "investigating" and step.done
+    assert b"<em>complaints</em>" in client.get(d).content
+
+
+def test_viewer_sees_page_but_cannot_act(acme, login, open_incident):
+    incident = open_incident(severity="SEV3")
+    client = login(acme.users["viewer"])
+    d = url("detail", number=incident.number)
+    body = client.get(d).content
+    assert b"Change status" not in body and b"Take command" not in body
+    response = client.post(d, {"op": "transition", "to": "investigating"})
+    assert response.status_code == 403
+    incident.refresh_from_db()
+    assert incident.status == "triage"
+
+
+def test_postmortem_preview_is_sanitised(acme, login, open_incident):
+    incident = open_incident(severity="SEV1")
+    client = login(acme.users["maint1"])
+    d = url("detail", number=incident.number)
+    response = client.post(
+        d,
+        {"op": ["postmortem", "preview"], "body": "# Impact\n<img src=x onerror=alert(1)>"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert b"<h1>Impact</h1>" in response.content and b"<img" not in response.content
+    assert not Postmortem.objects.exists()
+    client.post(d, {"op": "postmortem", "body": "## Root cause\nA bad prompt."})
+    assert Postmortem.objects.get(incident=incident).is_written
+
+
+def test_metrics_page_svg(acme, login, open_incident):
+    m = acme.actor("maint1")
+    now = timezone.now()
+    incident = open_incident(
+        severity="SEV2", category="outage", detected_at=now - timedelta(hours=5)
+    )
+    services.incident_transition(
+        actor=m, incident=incident, to="investigating", at=now - timedelta(hours=4)
+    )
+    services.incident_transition(
+        actor=m, incident=incident, to="mitigated", note="x", at=now - timedelta(hours=3)
+    )
+    services.incident_transition(
+        actor=m, incident=incident, to="resolved", at=now - timedelta(hours=1)
+    )
+    client = login(acme.users["viewer"])
+    body = client.get(url("metrics")).content.decode()
+    assert "<svg" in body and "Latency or vendor outage" in body
+    assert "60 min" in body  # MTTA median
+    assert "4.0 h" in body  # MTTR median
+
+
+def test_metrics_empty(acme, login):
+    body = login(acme.users["viewer"]).get(url("metrics")).content.decode()
+    assert "No incidents in this period" in body
+
+
+def test_runbook_editor_saves_versions(acme, login):
+    client = login(acme.users["maint1"])
+    response = client.post(
+        url("runbooks"),
+        {
+            "title": "Jailbreak",
+            "steps": "Block user | commander\nAdd eval",
+            "category": "prompt_injection",
+        },
+    )
+    version = RunbookVersion.objects.get()
+    assert response.status_code == 302
+    detail = url("runbook_detail", runbook_id=version.runbook_id)
+    client.post(
+        detail,
+        {"op": "version", "title": "Jailbreak", "steps": "One step", "change_note": "shorter"},
+    )
+    assert RunbookVersion.objects.count() == 2
+    body = client.get(detail, {"v": 1}).content.decode()
+    assert "older version" in body and "Block user" in body
+    assert client.get(url("runbooks")).status_code == 200
+    # Reviewers see runbooks but have no editor.
+    body = login(acme.users["reviewer1"]).get(url("runbooks")).content
+    assert b"New runbook" not in body
+
+
+def test_home_card(acme, login, open_incident):
+    open_incident()
+    body = login(acme.users["viewer"]).get(reverse("tenancy:home", kwargs={"org_slug": "acme"}))
+    assert b"open incidents" in body.content
