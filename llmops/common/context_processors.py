@@ -5,8 +5,10 @@ from django.urls import NoReverseMatch, reverse
 
 
 def layout(request):
-    nonce = getattr(request, "csp_nonce", "")
-    ctx = {"csp_nonce": str(nonce) if nonce else ""}
+    # django-csp's nonce is lazy and reports False until evaluated: str() it, or the page
+    # gets nonce="" and the header no nonce, and the browser blocks every script.
+    nonce = getattr(request, "csp_nonce", None)
+    ctx = {"csp_nonce": str(nonce) if nonce is not None else ""}
     org = getattr(request, "organization", None)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
