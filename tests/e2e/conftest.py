@@ -124,29 +124,11 @@ def _async_unsafe_for_browser_tests(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
-def _audit_truncate_guard(django_db_setup, django_db_blocker):
-    """On PostgreSQL the audit table refuses TRUNCATE (append-only trigger), and
-    transactional tests are cleaned with TRUNCATE. Browser tests lift that one trigger
-    while their data is flushed and put it back afterwards."""
-    from django.db import connection
-
-    def toggle(enable: bool):
-        if connection.vendor != "postgresql":
-            return
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            verb = "ENABLE" if enable else "DISABLE"
-            cursor.execute(f"ALTER TABLE audit_auditevent {verb} TRIGGER audit_event_no_truncate")
-
-    yield toggle
-    toggle(True)
-
-
 @pytest.fixture
-def e2e_db(transactional_db, _audit_truncate_guard):
-    _audit_truncate_guard(True)
+def e2e_db(transactional_db):
+    """Committed data the live server's thread can see (cleaned by flush afterwards; on
+    PostgreSQL the settings let that flush truncate the audit table, audit migration 0003)."""
     yield
-    _audit_truncate_guard(False)  # the flush that follows this test may TRUNCATE
 
 
 @pytest.fixture
