@@ -172,3 +172,13 @@ def model_counts_by_status(*, org) -> dict[str, int]:
 
     rows = ModelVersion.objects.for_org(org).values("status").annotate(n=Count("id"))
     return {r["status"]: r["n"] for r in rows}
+
+
+def evidence_for_run(*, org, run) -> QuerySet[ModelEvidence]:
+    """The model versions a run is evidence for (shown on the run page)."""
+    return (
+        ModelEvidence.objects.for_org(org)
+        .filter(eval_run=run)
+        .select_related("model_version")
+        .order_by("model_version__model_id")
+    )

@@ -649,3 +649,38 @@ def _send_one_warning(*, model: ModelVersion, kind: str, day: date, left: int, m
         details={"date": day.isoformat(), "days_left": left},
     )
     return True
+
+
+def model_ref_resolve(*, actor: Actor, ref: Any) -> tuple[ModelVersion | None, str]:
+    """A run's `model`: a catalog id (a number: must be this organization's, else 404) or
+    a model id string (evidence when the catalog has it, else just recorded)."""
+    if ref in (None, ""):
+        return None, ""
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise InvalidInput("model must be a model id or a catalog id.", field="model")
+    if isinstance(ref, int) or ref.strip().isdigit():
+        model = ModelVersion.objects.for_org(actor.org).filter(pk=int(ref)).first()
+        if model is None:
+            raise NotFound("No such model version.")
+        return model, model.model_id
+    model_id = ref.strip()
+    model = ModelVersion.objects.for_org(actor.org).filter(model_id=model_id).first()
+    return model, model_id
+
+
+@transaction.atomic
+def model_run_record(
+    *, actor: Actor, model: ModelVersion | None, run_kwargs: dict
+) -> tuple[EvalRun, ModelEvidence | None]:
+    """Record an eval run and, when it is about a catalog model, link it as evidence —
+    one transaction, so nothing is half-written."""
+    from llmops.evals.services import run_create
+
+    if model is not None:
+        _own(actor, model)
+        run_kwargs = {**run_kwargs, "model_id": model.model_id}
+    run = run_create(actor=actor, **run_kwargs)
+    evidence = (
+        model_attach_evidence(actor=actor, model=model, run=run) if model is not None else None
+    )
+    return run, evidence
