@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from llmops.catalog.selectors import models_by_model_ids
 from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
 from llmops.tenancy.policy import can
 
@@ -102,18 +103,7 @@ def _price(model, input_tokens: int | None, output_tokens: int | None) -> Decima
 
 
 def _catalog_models(*, org, model_ids: set[str]) -> dict:
-    """One query per batch: model id -> ModelVersion of this organization."""
-    if not model_ids:
-        return {}
-    try:
-        from llmops.catalog.selectors import models_by_model_ids
-    except ImportError:  # the catalog selector is not there yet: same query, inline
-        from llmops.catalog.models import ModelVersion
-
-        return {
-            mv.model_id: mv
-            for mv in ModelVersion.objects.for_org(org).filter(model_id__in=model_ids)
-        }
+    """One query per batch: model id -> this organization's ModelVersion."""
     return models_by_model_ids(org=org, model_ids=sorted(model_ids))
 
 
