@@ -10,7 +10,7 @@ class TenancyConfig(AppConfig):
     def ready(self):
         from llmops.common.logging import connect_task_logging
 
-        from . import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from . import schema, signals  # noqa: F401 - OpenAPI auth extension, receivers
 
         # One JSON line per Celery task, like the request log (any process that loads the
         # apps, the worker included).

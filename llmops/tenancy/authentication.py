@@ -44,6 +44,12 @@ def key_cache_forget(key_hash: str) -> None:
     cache.delete(_cache_key(key_hash))
 
 
+def forget_keys_of_user(user_id: int) -> None:
+    """Drop the cached look-ups of a person's keys (deactivated, role changed, removed)."""
+    for key_hash in ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True):
+        key_cache_forget(key_hash)
+
+
 def _load(digest: str) -> dict | None:
     entry = cache.get(_cache_key(digest))
     if entry is not None:

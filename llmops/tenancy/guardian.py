@@ -62,3 +62,34 @@ def direct_holders(obj, codename: str) -> tuple[list, list]:
         else []
     )
     return users, groups
+
+
+def _direct_permission_models(base):
+    """guardian's direct foreign-key permission models (content_object is a real FK) whose
+    object belongs to an organization."""
+    from django.apps import apps
+    from django.db import models
+
+    found = []
+    for model in apps.get_models():
+        if not issubclass(model, base) or model._meta.abstract:
+            continue
+        field = model._meta.get_field("content_object")
+        if not isinstance(field, models.ForeignKey):
+            continue
+        target = field.related_model
+        if any(f.name == "organization" for f in target._meta.get_fields()):
+            found.append(model)
+    return found
+
+
+def revoke_all_in_org(user, org) -> int:
+    """Drop every direct object grant the user holds on the organization's objects (when
+    they leave it), so a later re-invitation does not silently restore old grants.
+    Returns how many were dropped."""
+    from guardian.models import UserObjectPermissionBase
+
+    dropped = 0
+    for model in _direct_permission_models(UserObjectPermissionBase):
+        dropped += model.objects.filter(user=user, content_object__organization=org).delete()[0]
+    return dropped

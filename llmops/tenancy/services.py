@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput, NotFound, NotPermitted, PolicyViolation
 
-from . import keys
+from . import guardian, keys
 from .actor import Actor
 from .authentication import key_cache_forget
 from .models import ApiKey, Invitation, Membership, Organization, Role, Team
@@ -196,6 +196,7 @@ def member_remove(*, actor: Actor, membership: Membership) -> None:
     user = membership.user
     for team in Team.objects.for_org(actor.org):
         team.group.user_set.remove(user)
+    grants_dropped = guardian.revoke_all_in_org(user, actor.org)
     # A personal key never outlives its user's membership.
     now = timezone.now()
     ApiKey.objects.for_org(actor.org).filter(user=user, revoked_at__isnull=True).update(
@@ -206,7 +207,7 @@ def member_remove(*, actor: Actor, membership: Membership) -> None:
         actor=actor,
         action="member.removed",
         target=("auth.user", user.pk, user.username),
-        details={"role": membership.role},
+        details={"role": membership.role, "object_grants_dropped": grants_dropped},
     )
     _after_write(lambda: _forget_personal_keys(user.pk, actor.org.pk))
 

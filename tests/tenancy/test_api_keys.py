@@ -304,3 +304,12 @@ def test_actor_labels_for_keys(acme, globex):
     assert actor.label.startswith("key ci (llmops_") and actor.kind == "api_key"
     assert actor.author_user_ids() == {acme.users["admin"].pk}
     assert principal.is_authenticated and principal.pk is None
+
+
+def test_deactivated_user_personal_key_stops_at_once(acme, globex, api_key, api):
+    user = acme.users["maint1"]
+    client = api(api_key(acme, ["ingest"], user=user))
+    assert client.get(ME).status_code == 200  # cached now
+    user.is_active = False
+    user.save()
+    assert client.get(ME).status_code == 401

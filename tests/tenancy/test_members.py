@@ -91,7 +91,8 @@ def test_remove_on_the_page_takes_team_places_and_personal_keys(acme, globex, lo
     key.refresh_from_db()
     assert key.revoked_at is not None
     (event,) = events(acme, "member.removed")
-    assert event.target_label == "acme-maint1" and event.details == {"role": "maintainer"}
+    assert event.target_label == "acme-maint1"
+    assert event.details == {"role": "maintainer", "object_grants_dropped": 0}
     # Their globex membership is untouched.
     assert Membership.objects.filter(organization=globex.org, user=globex.users["maint1"]).exists()
 
