@@ -114,6 +114,12 @@ class HourlyRollup(models.Model):
         indexes = [models.Index(fields=["organization", "hour"], name="hourlyrollup_org_hour")]
         ordering = ["hour"]
 
+    @classmethod
+    def check(cls, **kwargs):
+        # SQLite cannot enforce NULLS NOT DISTINCT (models.W047); ingest's portable rollup
+        # path reads and merges under SQLite's single writer instead, so the warning is noise.
+        return [e for e in super().check(**kwargs) if e.id != "models.W047"]
+
 
 class DailyUserRollup(models.Model):
     """Cost and volume per end user (pseudonymous `user_ref`) and day, for top spenders."""

@@ -432,18 +432,21 @@ def rollups_add(*, org, rows: list[dict]) -> None:
 
 
 def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
-    """Backends without NULLS NOT DISTINCT upserts (SQLite, one writer at a time)."""
-    for key in hourly_keys:
-        prompt_name, prompt_version, model_id, hour = key
-        a = hourly[key]
-        row = (
-            HourlyRollup.objects.for_org(org)
-            .filter(
-                prompt_name=prompt_name, prompt_version=prompt_version, model_id=model_id, hour=hour
-            )
-            .first()
+    """Backends without NULLS NOT DISTINCT upserts (SQLite: one writer at a time, so a
+    read-merge-write inside the transaction is safe). Two reads, then bulk writes."""
+    existing = {
+        (r.prompt_name, r.prompt_version, r.model_id, r.hour): r
+        for r in HourlyRollup.objects.for_org(org).filter(
+            hour__in={key[3] for key in hourly_keys},
+            model_id__in={key[2] for key in hourly_keys},
         )
+    }
+    new, changed = [], []
+    for key in hourly_keys:
+        a = hourly[key]
+        row = existing.get(key)
         if row is None:
+            prompt_name, prompt_version, model_id, hour = key
             row = HourlyRollup(
                 organization=org,
                 prompt_name=prompt_name,
@@ -453,6 +456,9 @@ def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
                 cost_usd=Decimal(0),
                 latency_hist={},
             )
+            new.append(row)
+        else:
+            changed.append(row)
         row.count += a["count"]
         row.errors += a["errors"]
         row.input_tokens += a["input_tokens"]
@@ -461,19 +467,47 @@ def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
         row.latency_count += a["latency_count"]
         row.latency_sum_ms += a["latency_sum_ms"]
         row.latency_hist = histogram.merge(dict(row.latency_hist or {}), a["latency_hist"])
-        row.save()
-    for key in daily_keys:
-        user_ref, day = key
-        a = daily[key]
-        row, _ = DailyUserRollup.objects.get_or_create(
-            organization=org, user_ref=user_ref, day=day, defaults={"cost_usd": Decimal(0)}
+    HourlyRollup.objects.bulk_create(new, batch_size=500)
+    HourlyRollup.objects.bulk_update(
+        changed,
+        [
+            "count",
+            "errors",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "latency_count",
+            "latency_sum_ms",
+            "latency_hist",
+        ],
+        batch_size=500,
+    )
+    existing_daily = {
+        (r.user_ref, r.day): r
+        for r in DailyUserRollup.objects.for_org(org).filter(
+            day__in={key[1] for key in daily_keys}, user_ref__in={key[0] for key in daily_keys}
         )
+    }
+    new, changed = [], []
+    for key in daily_keys:
+        a = daily[key]
+        row = existing_daily.get(key)
+        if row is None:
+            row = DailyUserRollup(
+                organization=org, user_ref=key[0], day=key[1], cost_usd=Decimal(0)
+            )
+            new.append(row)
+        else:
+            changed.append(row)
         row.count += a["count"]
         row.errors += a["errors"]
         row.input_tokens += a["input_tokens"]
         row.output_tokens += a["output_tokens"]
         row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
-        row.save()
+    DailyUserRollup.objects.bulk_create(new, batch_size=500)
+    DailyUserRollup.objects.bulk_update(
+        changed, ["count", "errors", "input_tokens", "output_tokens", "cost_usd"], batch_size=500
+    )
 
 
 # --- evidence and retention ---------------------------------------------------------------
