@@ -108,3 +108,11 @@ def test_login_locks_after_too_many_wrong_passwords(e2e_world, page, allow_conso
     page.wait_for_load_state()
     expect(page.locator("h1")).to_have_text("Too many failed log-in attempts")
     assert "/o/globex/" not in page.url
+
+
+def test_api_docs_render_under_the_csp(e2e_world, page, login_as, shot):
+    login_as("acme-maint1")
+    assert page.goto("/api/docs/").status == 200
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("llmops API")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    shot("api-docs")
