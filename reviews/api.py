@@ -1,0 +1,278 @@
+"""Reviews API (DESIGN.md): queues list/create/get, claim (200 item | 204), review, release,
+stats, export. Thin: parse, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from llmops.common.api import CreatedCursorPagination
+from llmops.common.errors import InvalidInput, NotFound
+from llmops.common.text import csv_safe
+from llmops.tenancy.permissions import request_actor
+
+from . import selectors, services
+from .models import QueueItem
+
+
+class QueueOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    instructions = serializers.CharField()
+    rubric = serializers.JSONField()
+    reviewers_per_item = serializers.IntegerField()
+    lease_minutes = serializers.IntegerField()
+    sla_hours = serializers.IntegerField(allow_null=True)
+    eval_dataset = serializers.IntegerField(source="eval_dataset_id", allow_null=True)
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class QueueIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    rubric = serializers.JSONField(required=False)
+    reviewers_per_item = serializers.IntegerField(required=False, default=1)
+    lease_minutes = serializers.IntegerField(required=False, default=10)
+    sla_hours = serializers.IntegerField(required=False, allow_null=True, default=None)
+    eval_dataset = serializers.IntegerField(required=False, allow_null=True, default=None)
+    active = serializers.BooleanField(required=False, default=True)
+
+
+class ReviewIn(serializers.Serializer):
+    answers = serializers.JSONField()
+    corrected_output = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def item_payload(assignment, request=None) -> dict:
+    item = QueueItem.objects.select_related("generation", "queue").get(pk=assignment.item_id)
+    gen = item.generation
+    queue = item.queue
+    return {
+        "id": item.pk,
+        "queue": queue.pk,
+        "priority": item.priority,
+        "due_at": item.due_at,
+        "reviews_needed": item.reviews_needed,
+        "reviews_done": item.reviews_done,
+        "rubric": queue.rubric,
+        "lease_expires_at": assignment.lease_expires_at,
+        "generation": {
+            "external_id": gen.external_id,
+            "trace_id": gen.trace_id,
+            "created_at": gen.created_at,
+            "prompt": {"name": gen.prompt_name, "version": gen.prompt_version},
+            "model": gen.model_id,
+            "input": gen.input,
+            "output": gen.output,
+            "context": gen.context,
+            "tool_calls": gen.tool_calls,
+            "metadata": gen.metadata,
+            "tags": gen.tags,
+            "status": gen.status,
+            "error": gen.error,
+        },
+    }
+
+
+class QueueListApi(APIView):
+    actions = {"GET": "queue.view", "POST": "queue.manage"}
+
+    def get(self, request):
+        actor = request_actor(request)
+        paginator = CreatedCursorPagination()
+        page = paginator.paginate_queryset(selectors.queue_list(actor=actor), request, view=self)
+        return paginator.get_paginated_response(QueueOut(page, many=True).data)
+
+    def post(self, request):
+        actor = request_actor(request)
+        data = QueueIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue = services.queue_create(actor=actor, **data.validated_data)
+        return Response(QueueOut(queue).data, status=status.HTTP_201_CREATED)
+
+
+class QueueDetailApi(APIView):
+    actions = {"GET": "queue.view"}
+
+    def get(self, request, queue_id: int):
+        actor = request_actor(request)
+        return Response(QueueOut(selectors.queue_get(actor=actor, queue_id=queue_id)).data)
+
+
+# Writes name the read action for the scope check: the object is looked up first (another
+# organization's is a 404), then the service checks the write right (403 without it).
+
+
+class QueueClaimApi(APIView):
+    actions = {"POST": "queue.view"}
+
+    def post(self, request, queue_id: int):
+        actor = request_actor(request)
+        queue = selectors.queue_get(actor=actor, queue_id=queue_id)
+        assignment = services.item_claim(actor=actor, queue=queue)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(item_payload(assignment))
+
+
+def _item(actor, item_id) -> QueueItem:
+    return selectors.item_get(actor=actor, item_id=item_id)
+
+
+class ItemReviewApi(APIView):
+    actions = {"POST": "queue.view"}
+
+    def post(self, request, item_id: int):
+        actor = request_actor(request)
+        item = _item(actor, item_id)
+        data = ReviewIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_submit(actor=actor, item=item, **data.validated_data)
+        return Response(
+            {
+                "id": review.pk,
+                "item": item.pk,
+                "answers": review.answers,
+                "corrected_output": review.corrected_output,
+                "comment": review.comment,
+                "time_spent_ms": review.time_spent_ms,
+                "created_at": review.created_at,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ItemReleaseApi(APIView):
+    actions = {"POST": "queue.view"}
+
+    def post(self, request, item_id: int):
+        actor = request_actor(request)
+        assignment = services.item_release(actor=actor, item=_item(actor, item_id))
+        return Response({"item": item_id, "state": assignment.state})
+
+
+class QueueStatsApi(APIView):
+    actions = {"GET": "queue.view"}
+
+    def get(self, request, queue_id: int):
+        actor = request_actor(request)
+        queue = selectors.queue_get(actor=actor, queue_id=queue_id)
+        progress = selectors.queue_progress(actor=actor, queues=[queue])[queue.pk]
+        stats = selectors.queue_stats(queue=queue)
+        return Response(
+            {
+                "queue": queue.pk,
+                "progress": progress,
+                "throughput": [
+                    {"day": t["day"].isoformat(), "count": t["count"]} for t in stats["throughput"]
+                ],
+                "reviewers": [
+                    {
+                        "reviewer": r["username"],
+                        "count": r["count"],
+                        "avg_seconds": r["avg_s"],
+                    }
+                    for r in stats["reviewers"]
+                ],
+                "distributions": stats["distributions"],
+                "agreement": stats["agreement"],
+            }
+        )
+
+
+class QueueExportApi(APIView):
+    actions = {"GET": "queue.view"}
+
+    def get(self, request, queue_id: int):
+        actor = request_actor(request)
+        queue = selectors.queue_get(actor=actor, queue_id=queue_id)
+        fmt = request.query_params.get("format", "jsonl")
+        return export_response(actor, queue, fmt)
+
+
+def export_response(actor, queue, fmt: str):
+    from llmops.tenancy.policy import can
+
+    if not can(actor, "queue.manage", queue):
+        raise NotFound("No such queue.") if not can(actor, "queue.view", queue) else _forbidden()
+    if fmt not in ("jsonl", "csv"):
+        raise InvalidInput("format is jsonl or csv.", field="format")
+    rows = selectors.export_items(queue=queue)
+    name = f"queue-{queue.pk}-reviews.{fmt}"
+    if fmt == "jsonl":
+        body = (json.dumps(row, default=str) + "\n" for row in rows)
+        content_type = "application/x-ndjson"
+    else:
+        body = _csv_lines(queue, rows)
+        content_type = "text/csv"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _forbidden():
+    from llmops.common.errors import NotPermitted
+
+    return NotPermitted("You may not do 'queue.manage' here.")
+
+
+def _csv_lines(queue, rows):
+    keys = [q["key"] for q in queue.rubric.get("questions", [])]
+    header = [
+        "item",
+        "external_id",
+        "reviewer",
+        *keys,
+        "corrected_output",
+        "comment",
+        "time_spent_ms",
+        "created_at",
+        "final",
+    ]
+
+    def line(values):
+        buf = io.StringIO()
+        csv.writer(buf).writerow([csv_safe(v) for v in values])
+        return buf.getvalue()
+
+    yield line(header)
+    for row in rows:
+        final = json.dumps(row["final_answers"]) if row["final_answers"] else ""
+        for r in row["reviews"] or [{}]:
+            answers = r.get("answers", {})
+            yield line(
+                [
+                    row["item"],
+                    row["generation"]["external_id"],
+                    r.get("reviewer", ""),
+                    *[_cell(answers.get(k)) for k in keys],
+                    r.get("corrected_output", ""),
+                    r.get("comment", ""),
+                    r.get("time_spent_ms", ""),
+                    r.get("created_at", ""),
+                    final,
+                ]
+            )
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def item_url(org_slug: str, item) -> str:
+    return reverse(
+        "reviews:item", kwargs={"org_slug": org_slug, "queue_id": item.queue_id, "item_id": item.pk}
+    )

@@ -1,0 +1,609 @@
+"""Review pages: queue list, settings (rubric builder, rules with preview, reviewers,
+backfill), stats, adjudication, export, and the keyboard-first reviewer screen. Thin:
+parse, call one service or selector, render (htmx gets the page's named partial)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.generic import TemplateView, View
+
+from llmops.common.errors import GovernanceError, InvalidInput
+from llmops.evals.models import EvalDataset
+from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.models import Membership, Team
+from llmops.tenancy.policy import can
+
+from . import rubric as rubric_mod
+from . import selectors, services
+from .forms import BackfillForm, GrantForm, QueueForm, RubricForm, RuleForm
+from .models import Assignment, SamplingRule
+
+
+def escalate_url(org_slug: str, item) -> str:
+    """The incidents app's 'open from review' page, once it exists; '' hides the button."""
+    for kwargs, query in (
+        ({"org_slug": org_slug, "item_id": item.pk}, ""),
+        ({"org_slug": org_slug}, f"?review_item={item.pk}"),
+    ):
+        try:
+            return reverse("incidents:from_review", kwargs=kwargs) + query
+        except NoReverseMatch:
+            continue
+    return ""
+
+
+def _pretty(value) -> str:
+    if value in (None, "", [], {}):
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _messages(value) -> list[dict] | None:
+    """Chat-style input as [{role, content}], or None when it is something else."""
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(m, dict) and "role" in m for m in value)
+    ):
+        return [{"role": str(m.get("role")), "content": _pretty(m.get("content"))} for m in value]
+    return None
+
+
+def _documents(value) -> list[dict] | None:
+    if isinstance(value, dict) and isinstance(value.get("documents"), list):
+        value = value["documents"]
+    if not isinstance(value, list) or not value:
+        return None
+    docs = []
+    for d in value:
+        if isinstance(d, str):
+            docs.append({"title": "", "text": d})
+        elif isinstance(d, dict):
+            title = d.get("title") or d.get("source") or d.get("id") or ""
+            text = d.get("content") or d.get("text") or d.get("page_content")
+            docs.append({"title": str(title), "text": _pretty(text if text is not None else d)})
+        else:
+            return None
+    return docs
+
+
+def present(gen) -> dict:
+    return {
+        "messages": _messages(gen.input),
+        "input": _pretty(gen.input),
+        "documents": _documents(gen.context),
+        "context": _pretty(gen.context),
+        "tool_calls": _pretty(gen.tool_calls),
+        "metadata": _pretty(gen.metadata),
+        "output": gen.output or "",
+    }
+
+
+def questions_for(rubric: dict, answers: dict | None = None) -> list[dict]:
+    answers = answers or {}
+    out = []
+    for q in rubric.get("questions", []):
+        chosen = answers.get(q["key"])
+        options = []
+        for opt in rubric_mod.shortcuts(q):
+            value = opt["value"]
+            selected = (
+                value in chosen
+                if isinstance(chosen, list)
+                else chosen == value and chosen is not None
+            )
+            options.append(
+                {
+                    **opt,
+                    "form_value": "true"
+                    if value is True
+                    else "false"
+                    if value is False
+                    else str(value),
+                    "selected": selected,
+                }
+            )
+        out.append({**q, "choices": options, "answer": chosen if chosen is not None else ""})
+    return out
+
+
+class QueueMixin(OrgMixin):
+    action = "queue.view"
+
+    def get_queue(self):
+        if not hasattr(self, "_queue"):
+            self._queue = selectors.queue_get(actor=self.actor, queue_id=self.kwargs["queue_id"])
+        return self._queue
+
+    def queue_context(self, queue) -> dict:
+        return {
+            "queue": queue,
+            "can_manage": can(self.actor, "queue.manage", queue),
+            "can_review": can(self.actor, "queue.review", queue),
+            "can_adjudicate": can(self.actor, "queue.adjudicate", queue),
+        }
+
+
+class QueueListView(OrgMixin, TemplateView):
+    template_name = "reviews/list.html"
+    action = "queue.view"
+
+    def get_context_data(self, **kwargs):
+        queues = list(selectors.queue_list(actor=self.actor))
+        progress = selectors.queue_progress(actor=self.actor, queues=queues)
+        rows = [
+            {
+                "queue": q,
+                "p": progress[q.pk],
+                "can_review": can(self.actor, "queue.review", q),
+                "can_manage": can(self.actor, "queue.manage", q),
+            }
+            for q in queues
+        ]
+        can_create = can(self.actor, "queue.manage")
+        return super().get_context_data(
+            rows=rows,
+            can_create=can_create,
+            form=kwargs.pop("form", None)
+            or (QueueForm(datasets=self._datasets()) if can_create else None),
+            **kwargs,
+        )
+
+    def _datasets(self):
+        return list(EvalDataset.objects.for_org(self.org).order_by("name"))
+
+    def post(self, request, *args, **kwargs):
+        self.require("queue.manage")
+        form = QueueForm(request.POST, datasets=self._datasets())
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        try:
+            queue = services.queue_create(actor=self.actor, **form.cleaned_data)
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+            return self.render_to_response(self.get_context_data(form=form))
+        messages.success(request, f"Queue {queue.name} created. Add sampling rules and reviewers.")
+        return redirect("reviews:settings", org_slug=self.org.slug, queue_id=queue.pk)
+
+
+class QueueSettingsView(QueueMixin, TemplateView):
+    template_name = "reviews/settings.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        queue = self.get_queue()
+        self.require("queue.manage", queue)
+        if request.htmx and request.GET.get("part") == "backfill":
+            job = selectors.latest_backfill(queue=queue)
+            return self.render_partial("backfill", job=job)
+        return super().get(request, *args, **kwargs)
+
+    def render_partial(self, name: str, **ctx):
+        self.template_name = f"reviews/settings.html#{name}"
+        return self.render_to_response(self.get_context_data(partial=True, **ctx))
+
+    def get_context_data(self, partial=False, **kwargs):
+        queue = self.get_queue()
+        ctx = self.queue_context(queue)
+        if partial:
+            return super().get_context_data(**ctx, **kwargs)
+        users, teams = selectors.queue_reviewers(queue=queue)
+        datasets = list(EvalDataset.objects.for_org(self.org).order_by("name"))
+        preview = selectors.sampling_preview(queue=queue)
+        rules = selectors.queue_rules(queue=queue)
+        for rule in rules:
+            rule.preview = preview["per_rule"].get(rule.pk, 0)
+        now = timezone.now()
+        return super().get_context_data(
+            **ctx,
+            queue_form=kwargs.pop("queue_form", None)
+            or QueueForm(
+                datasets=datasets,
+                initial={
+                    "name": queue.name,
+                    "instructions": queue.instructions,
+                    "reviewers_per_item": queue.reviewers_per_item,
+                    "lease_minutes": queue.lease_minutes,
+                    "sla_hours": queue.sla_hours,
+                    "eval_dataset": queue.eval_dataset_id or "",
+                    "active": queue.active,
+                },
+            ),
+            rubric_form=kwargs.pop("rubric_form", None)
+            or RubricForm(initial={"rubric": json.dumps(queue.rubric, indent=2)}),
+            questions=questions_for(queue.rubric),
+            question_types=rubric_mod.TYPES,
+            rules=rules,
+            preview=preview,
+            rule_form=kwargs.pop("rule_form", None) or RuleForm(),
+            reviewer_users=users,
+            reviewer_teams=teams,
+            members=Membership.objects.for_org(self.org)
+            .select_related("user")
+            .order_by("user__username"),
+            teams=Team.objects.for_org(self.org).order_by("name"),
+            backfill_form=kwargs.pop("backfill_form", None)
+            or BackfillForm(
+                initial={
+                    "since": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+                    "until": now.strftime("%Y-%m-%dT%H:%M"),
+                }
+            ),
+            job=selectors.latest_backfill(queue=queue),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        queue = self.get_queue()
+        self.require("queue.manage", queue)
+        op = request.POST.get("op", "")
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            raise Http404("Unknown operation.")
+        try:
+            response = handler(request, queue)
+        except InvalidInput as exc:
+            messages.error(request, exc.message)
+            response = None
+        if response is not None:
+            return response
+        return redirect("reviews:settings", org_slug=self.org.slug, queue_id=queue.pk)
+
+    def op_update(self, request, queue):
+        datasets = list(EvalDataset.objects.for_org(self.org))
+        form = QueueForm(request.POST, datasets=datasets)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(queue_form=form))
+        services.queue_update(actor=self.actor, queue=queue, **form.cleaned_data)
+        messages.success(request, "Queue settings saved.")
+
+    def op_rubric(self, request, queue):
+        form = RubricForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(rubric_form=form))
+        services.queue_update(actor=self.actor, queue=queue, rubric=form.cleaned_data["rubric"])
+        messages.success(request, "Rubric saved.")
+
+    def _save_questions(self, queue, questions, message):
+        services.queue_update(actor=self.actor, queue=queue, rubric={"questions": questions})
+        messages.success(self.request, message)
+
+    def op_question_add(self, request, queue):
+        data = request.POST
+        q = {
+            "key": data.get("key", "").strip(),
+            "label": data.get("label", "").strip(),
+            "type": data.get("type", ""),
+            "required": data.get("required") == "on",
+        }
+        if q["type"] in ("choice", "multi_choice"):
+            q["options"] = [o.strip() for o in data.get("options", "").splitlines() if o.strip()]
+        if q["type"] == "scale":
+            try:
+                q["min"], q["max"] = int(data.get("min") or 1), int(data.get("max") or 5)
+            except ValueError:
+                raise InvalidInput("Scale min and max are whole numbers.", field="min")
+            labels = {}
+            for line in data.get("labels", "").splitlines():
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    labels[k.strip()] = v.strip()
+            q["labels"] = labels
+        questions = list(queue.rubric.get("questions", [])) + [q]
+        self._save_questions(queue, questions, f"Question '{q['key']}' added.")
+
+    def op_question_remove(self, request, queue):
+        key = request.POST.get("key")
+        questions = [q for q in queue.rubric.get("questions", []) if q["key"] != key]
+        self._save_questions(queue, questions, f"Question '{key}' removed.")
+
+    def op_question_up(self, request, queue):
+        key = request.POST.get("key")
+        questions = list(queue.rubric.get("questions", []))
+        index = next((i for i, q in enumerate(questions) if q["key"] == key), None)
+        if index:
+            questions[index - 1], questions[index] = questions[index], questions[index - 1]
+            self._save_questions(queue, questions, f"Question '{key}' moved up.")
+
+    def op_rule_add(self, request, queue):
+        form = RuleForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(rule_form=form))
+        services.rule_create(
+            actor=self.actor,
+            queue=queue,
+            rate=form.cleaned_data["rate"],
+            filters=form.filters(),
+            name=form.cleaned_data["name"],
+            priority=form.cleaned_data["priority"] or 0,
+        )
+        messages.success(request, "Sampling rule added.")
+
+    def op_rule_preview(self, request, queue):
+        form = RuleForm(request.POST)
+        result = None
+        if form.is_valid():
+            from . import sampling
+
+            rate, filters = sampling.validate_rule(
+                rate=form.cleaned_data["rate"], filters=form.filters()
+            )
+            rule = SamplingRule(pk=0, queue=queue, rate=rate, filters=filters)
+            result = selectors.sampling_preview(queue=queue, rules=[rule])
+        if request.htmx:
+            return self.render_partial("rule_preview", rule_preview=result, rule_form=form)
+        messages.info(
+            request,
+            f"This rule would have sampled {result['sampled']} of {result['scanned']} generations in the last 24 h."
+            if result
+            else "Fix the rule to preview it.",
+        )
+
+    def op_rule_delete(self, request, queue):
+        rule = (
+            SamplingRule.objects.for_org(self.org)
+            .filter(queue=queue, pk=request.POST.get("rule"))
+            .first()
+        )
+        if rule is None:
+            raise Http404("No such rule.")
+        services.rule_delete(actor=self.actor, rule=rule)
+        messages.success(request, "Sampling rule removed.")
+
+    def _grant_args(self, request):
+        form = GrantForm(request.POST)
+        if not form.is_valid():
+            raise InvalidInput("Choose a member or a team.")
+        return {"username": form.cleaned_data["username"], "team_id": form.cleaned_data["team"]}
+
+    def op_grant(self, request, queue):
+        label = services.reviewer_grant(actor=self.actor, queue=queue, **self._grant_args(request))
+        messages.success(request, f"{label} may now review this queue.")
+
+    def op_revoke(self, request, queue):
+        label = services.reviewer_revoke(actor=self.actor, queue=queue, **self._grant_args(request))
+        messages.success(request, f"{label} no longer reviews this queue.")
+
+    def op_backfill(self, request, queue):
+        form = BackfillForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(backfill_form=form))
+        job = services.backfill_start(
+            actor=self.actor,
+            queue=queue,
+            since=form.cleaned_data["since"],
+            until=form.cleaned_data["until"],
+        )
+        messages.success(request, f"Backfill started (job {job.pk}).")
+
+
+class QueueStatsView(QueueMixin, TemplateView):
+    template_name = "reviews/stats.html"
+
+    def get_context_data(self, **kwargs):
+        queue = self.get_queue()
+        progress = selectors.queue_progress(actor=self.actor, queues=[queue])[queue.pk]
+        return super().get_context_data(
+            **self.queue_context(queue),
+            p=progress,
+            stats=selectors.queue_stats(queue=queue),
+            overdue=selectors.overdue_items(queue=queue)[:50],
+            **kwargs,
+        )
+
+
+class AdjudicationView(QueueMixin, TemplateView):
+    template_name = "reviews/adjudication.html"
+
+    def get_context_data(self, **kwargs):
+        queue = self.get_queue()
+        self.require("queue.adjudicate", queue)
+        page = self.paginate(selectors.adjudication_list(queue=queue), per_page=10)
+        rows = []
+        for item in page.object_list:
+            reviews = list(item.reviews.all())
+            rows.append(
+                {
+                    "item": item,
+                    "reviews": reviews,
+                    "reviewed_by_me": any(r.reviewer_id == self.actor.user_id for r in reviews),
+                    "questions": questions_for(queue.rubric),
+                    "output": item.generation.output,
+                    "prefix": f"adj{item.pk}-",
+                }
+            )
+        return super().get_context_data(**self.queue_context(queue), page=page, rows=rows, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        queue = self.get_queue()
+        self.require("queue.adjudicate", queue)
+        item = selectors.item_get(actor=self.actor, item_id=request.POST.get("item"), queue=queue)
+        answers = rubric_mod.answers_from_form(queue.rubric, request.POST)
+        try:
+            services.item_adjudicate(
+                actor=self.actor,
+                item=item,
+                answers=answers,
+                comment=request.POST.get("comment", ""),
+            )
+            messages.success(request, f"Final answer recorded for item {item.pk}.")
+        except InvalidInput as exc:
+            messages.error(request, f"Item {item.pk}: {exc.message}")
+        return redirect("reviews:adjudication", org_slug=self.org.slug, queue_id=queue.pk)
+
+
+class ExportView(QueueMixin, View):
+    def get(self, request, *args, **kwargs):
+        from .api import export_response
+
+        queue = self.get_queue()
+        self.require("queue.manage", queue)
+        return export_response(self.actor, queue, request.GET.get("format", "jsonl"))
+
+
+class ClaimView(QueueMixin, View):
+    """POST: claim the next item (or get back the one held) and open it."""
+
+    def post(self, request, *args, **kwargs):
+        queue = self.get_queue()
+        self.require("queue.review", queue)
+        assignment = services.item_claim(actor=self.actor, queue=queue)
+        if assignment is None:
+            messages.info(request, f"Nothing left for you in {queue.name}. Thank you!")
+            return redirect("reviews:list", org_slug=self.org.slug)
+        return redirect(
+            "reviews:item", org_slug=self.org.slug, queue_id=queue.pk, item_id=assignment.item_id
+        )
+
+
+class ItemView(QueueMixin, TemplateView):
+    """The reviewer screen. Submitting or skipping claims the next item and, for htmx,
+    answers with the screen partial of that item (and its URL pushed to history)."""
+
+    template_name = "reviews/item.html"
+
+    def get_item(self):
+        return selectors.item_get(
+            actor=self.actor, item_id=self.kwargs["item_id"], queue=self.get_queue()
+        )
+
+    def get_context_data(self, item=None, **kwargs):
+        queue = self.get_queue()
+        item = item or self.get_item()
+        assignment = selectors.active_assignment(actor=self.actor, item=item)
+        working = assignment is not None and assignment.state == Assignment.State.ACTIVE
+        reviews = selectors.visible_reviews(actor=self.actor, item=item)
+        mine = next((r for r in reviews if r.reviewer_id == self.actor.user_id), None)
+        progress = selectors.queue_progress(actor=self.actor, queues=[queue])[queue.pk]
+        answers = kwargs.pop("answers", None)
+        return super().get_context_data(
+            **self.queue_context(queue),
+            item=item,
+            gen=item.generation,
+            shown=present(item.generation),
+            assignment=assignment,
+            working=working,
+            reviews=reviews,
+            others=[r for r in reviews if mine is None or r.pk != mine.pk],
+            mine=mine,
+            questions=questions_for(
+                queue.rubric, answers if answers is not None else (mine.answers if mine else None)
+            ),
+            p=progress,
+            overdue=item.state == "open"
+            and item.due_at is not None
+            and item.due_at < timezone.now(),
+            escalate_url=escalate_url(self.org.slug, item),
+            item_url=reverse(
+                "reviews:item",
+                kwargs={"org_slug": self.org.slug, "queue_id": queue.pk, "item_id": item.pk},
+            ),
+            **kwargs,
+        )
+
+    def _render(self, status=200, **ctx):
+        template = "reviews/item.html#screen" if self.request.htmx else "reviews/item.html"
+        response = self.response_class(
+            request=self.request,
+            template=[template],
+            context=self.get_context_data(**ctx),
+            using=self.template_engine,
+            status=status,
+        )
+        return response
+
+    def post(self, request, *args, **kwargs):
+        queue = self.get_queue()
+        item = self.get_item()
+        op = request.POST.get("op", "submit")
+        try:
+            if op == "submit":
+                answers = rubric_mod.answers_from_form(queue.rubric, request.POST)
+                try:
+                    services.review_submit(
+                        actor=self.actor,
+                        item=item,
+                        answers=answers,
+                        corrected_output=request.POST.get("corrected_output", ""),
+                        comment=request.POST.get("comment", ""),
+                    )
+                except InvalidInput as exc:
+                    return self._render(
+                        status=200 if request.htmx else 400,
+                        item=item,
+                        error=exc.message,
+                        answers=answers,
+                        draft=request.POST,
+                    )
+                return self._next(queue, f"Review of item {item.pk} saved.")
+            if op == "skip":
+                services.item_skip(
+                    actor=self.actor, item=item, reason=request.POST.get("reason", "")
+                )
+                return self._next(queue, f"Item {item.pk} skipped.")
+            if op == "release":
+                services.item_release(actor=self.actor, item=item)
+                messages.info(request, f"Item {item.pk} released.")
+                return self._go(reverse("reviews:list", kwargs={"org_slug": self.org.slug}))
+            if op == "evals":
+                case = services.item_add_to_evals(
+                    actor=self.actor,
+                    item=item,
+                    link=reverse(
+                        "reviews:item",
+                        kwargs={
+                            "org_slug": self.org.slug,
+                            "queue_id": queue.pk,
+                            "item_id": item.pk,
+                        },
+                    ),
+                )
+                return self._render(item=item, notice=f"Added to eval dataset as case {case.pk}.")
+        except GovernanceError as exc:
+            if exc.status == 404:
+                raise Http404(exc.message)
+            if exc.status == 403:
+                raise PermissionDenied(exc.message)
+            return self._render(status=200 if request.htmx else 409, item=item, error=exc.message)
+        raise Http404("Unknown operation.")
+
+    def _go(self, url: str):
+        if self.request.htmx:
+            response = self.response_class(
+                request=self.request, template=["reviews/empty.html"], context={}
+            )
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+
+    def _next(self, queue, notice: str):
+        assignment = services.item_claim(actor=self.actor, queue=queue)
+        if assignment is None:
+            messages.success(self.request, f"{notice} Nothing left for you in {queue.name}.")
+            return self._go(reverse("reviews:list", kwargs={"org_slug": self.org.slug}))
+        url = reverse(
+            "reviews:item",
+            kwargs={"org_slug": self.org.slug, "queue_id": queue.pk, "item_id": assignment.item_id},
+        )
+        if not self.request.htmx:
+            messages.success(self.request, notice)
+            return redirect(url)
+        nxt = selectors.item_get(actor=self.actor, item_id=assignment.item_id, queue=queue)
+        self.kwargs["item_id"] = nxt.pk
+        response = self._render(item=nxt, notice=notice)
+        response["HX-Push-Url"] = url
+        return response
