@@ -244,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
     "notify-requeue-stale": {
         "task": "llmops.notify.tasks.requeue_stale",
         "schedule": 60.0,
+        "options": {"expires": 55},  # a sweep nobody ran in time is replaced by the next
+    },
+    "notify-purge": {
+        "task": "llmops.notify.tasks.purge",
+        "schedule": crontab(hour=3, minute=30),
     },
     "catalog-deprecation-warnings": {
         "task": "llmops.catalog.tasks.warn_deprecations",
@@ -256,6 +261,16 @@ CELERY_BEAT_SCHEDULE = {
     "traces-retention": {
         "task": "llmops.traces.tasks.purge_expired",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "reviews-sweep-leases": {
+        "task": "reviews.tasks.sweep_leases",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "reviews-notify-overdue": {
+        "task": "reviews.tasks.notify_overdue",
+        "schedule": 300.0,
+        "options": {"expires": 290},
     },
 }
 
@@ -319,6 +334,8 @@ LLMOPS = {
     # Webhooks to loopback/private/link-local addresses (refused in production: an org admin
     # must not reach the host's internal network through us).
     "NOTIFY_ALLOW_PRIVATE_WEBHOOKS": env_bool("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", DEBUG or TESTING),
+    # Read inbox rows and finished deliveries (with their attempts) are deleted after this.
+    "NOTIFY_RETENTION_DAYS": 90,
     # Absolute links in e-mails and webhooks (Slack text): where users reach this site.
     "BASE_URL": os.environ.get("LLMOPS_BASE_URL", "http://127.0.0.1:8000"),
 }
