@@ -174,8 +174,8 @@ def _compare_rows(a: dict, b: dict) -> list[dict]:
         if x is None or y is None:
             return "—"
         diff = float(y) - float(x)
-        sign = "+" if diff > 0 else ""
-        return f"{sign}{fmt(diff)}"
+        sign = "+" if diff > 0 else ("−" if diff < 0 else "")
+        return f"{sign}{fmt(abs(diff))}"
 
     spec = [
         ("Requests", "count", lambda v: f"{v:,.0f}"),
