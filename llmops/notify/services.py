@@ -452,6 +452,32 @@ def notification_requeue_stale(*, older_than: int | None = None) -> list[int]:
     return ids
 
 
+PURGE_BATCH = 2000
+
+
+def notification_purge(*, older_than_days: int | None = None) -> int:
+    """Delete what nobody needs any more, older than NOTIFY_RETENTION_DAYS: read inbox rows
+    and delivered or failed outbound rows (their attempts go with them). Unread and pending
+    rows stay. In batches, one transaction each, so the tables are never locked for long."""
+    days = int(_conf("NOTIFY_RETENTION_DAYS", 90) if older_than_days is None else older_than_days)
+    cutoff = timezone.now() - timedelta(days=days)
+    done = Q(channel=Channel.INBOX, read_at__isnull=False) | Q(
+        channel__in=OUTBOUND, status__in=(Status.DELIVERED, Status.FAILED)
+    )
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Notification.objects.filter(done, created_at__lt=cutoff)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:PURGE_BATCH]
+            )
+            if not ids:
+                return deleted
+            _, by_model = Notification.objects.filter(pk__in=ids).delete()
+            deleted += by_model.get(Notification._meta.label, 0)
+
+
 # --- webhook endpoints -------------------------------------------------------------------
 
 _url_validator = URLValidator(schemes=["http", "https"])

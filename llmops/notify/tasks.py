@@ -31,3 +31,8 @@ def deliver(self, notification_id: int) -> str:
 @shared_task(name="llmops.notify.tasks.requeue_stale", acks_late=True, ignore_result=True)
 def requeue_stale(older_than: int | None = None) -> int:
     return len(services.notification_requeue_stale(older_than=older_than))
+
+
+@shared_task(name="llmops.notify.tasks.purge", acks_late=True, ignore_result=True)
+def purge() -> int:
+    return services.notification_purge()

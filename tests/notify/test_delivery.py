@@ -247,3 +247,40 @@ def test_delivery_locks_the_row_skipping_one_another_worker_holds(acme, receiver
     with CaptureQueriesContext(connection) as queries:
         services.notification_deliver(notification_id=row.pk)
     assert any("FOR UPDATE" in q["sql"] and "SKIP LOCKED" in q["sql"] for q in queries)
+
+
+def test_purge_keeps_unread_and_pending_and_recent(acme, receiver):
+    old = timezone.now() - timedelta(days=100)
+    keep = [
+        _pending(acme, created_at=old, next_attempt_at=old),  # still pending
+        Notification.objects.create(  # unread
+            organization=acme.org, channel=Channel.INBOX, kind="x", subject="s", created_at=old
+        ),
+        Notification.objects.create(  # read, but recent
+            organization=acme.org,
+            channel=Channel.INBOX,
+            kind="x",
+            subject="s",
+            read_at=timezone.now(),
+        ),
+    ]
+    row, _, _ = _webhook_row(acme, receiver.url)
+    services.notification_deliver(notification_id=row.pk)
+    Notification.objects.filter(pk=row.pk).update(created_at=old)
+    gone = [
+        row,
+        Notification.objects.create(
+            organization=acme.org,
+            channel=Channel.INBOX,
+            kind="x",
+            subject="s",
+            created_at=old,
+            read_at=old,
+        ),
+        _pending(acme, created_at=old, status=Status.FAILED),
+    ]
+    assert tasks.purge.run() == 3
+    remaining = set(Notification.objects.values_list("pk", flat=True))
+    assert {n.pk for n in keep} <= remaining
+    assert not {n.pk for n in gone} & remaining
+    assert not DeliveryAttempt.objects.filter(notification_id=row.pk).exists()
