@@ -1450,7 +1450,7 @@ def action_items_notify_overdue(*, org) -> int:
     today = timezone.localdate()
     items = list(
         ActionItem.objects.for_org(org)
-        .select_for_update(skip_locked=connection.vendor == "postgresql")
+        .select_for_update(skip_locked=connection.vendor == "postgresql", of=("self",))
         .filter(done=False, due__lt=today, overdue_notified_at__isnull=True)
         .select_related("incident", "owner")
     )

@@ -272,6 +272,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    "incidents-overdue-action-items": {
+        "task": "incidents.tasks.notify_overdue_action_items",
+        "schedule": crontab(minute=5),
+    },
 }
 
 REST_FRAMEWORK = {

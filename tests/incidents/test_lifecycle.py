@@ -349,3 +349,20 @@ def test_overdue_action_items_notify_once(acme, open_incident):
     assert Notification.objects.filter(
         kind="incident.action_item_overdue", recipient=acme.users["admin"]
     ).exists()
+
+
+def test_beat_task_is_scheduled_and_runs(acme, open_incident):
+    from django.conf import settings
+
+    from incidents.tasks import notify_overdue_action_items
+
+    entry = settings.CELERY_BEAT_SCHEDULE["incidents-overdue-action-items"]
+    assert entry["task"] == notify_overdue_action_items.name
+    incident = open_incident(severity="SEV3")
+    services.action_item_create(
+        actor=acme.actor("maint1"),
+        incident=incident,
+        title="Late",
+        due=timezone.localdate() - timedelta(days=3),
+    )
+    assert notify_overdue_action_items.delay().get() == 1
