@@ -102,8 +102,9 @@ def browser():
         if in_ci():
             pytest.fail(f"{message} (CI=true: browser tests must run)", pytrace=False)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=10_000)  # 5 s by default; a 2-core CI machine is slower
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
@@ -175,7 +176,8 @@ def page(browser, live_server, e2e_db, request):
             route.abort()
 
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
+    context.set_default_navigation_timeout(30_000)
     context.add_init_script(CSP_LISTENER)
     context.route("**/*", guard)
     pg = context.new_page()
