@@ -283,11 +283,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
+def slack_escape(text: str) -> str:
+    """Slack reads `<...>` as links and mentions (`<!channel>`): user text must not."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_payload(notification: Notification) -> dict:
     link = absolute_link(notification.link)
-    text = "\n".join(
-        part for part in (f"*{notification.subject}*", notification.body, link) if part
-    )
+    subject = slack_escape(notification.subject)
+    parts = (f"*{subject}*" if subject else "", slack_escape(notification.body), link)
+    text = "\n".join(part for part in parts if part)
     return {
         "id": str(notification.idempotency_key),
         "kind": notification.kind,

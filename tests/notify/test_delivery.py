@@ -63,6 +63,23 @@ def test_webhook_is_signed_and_carries_the_idempotency_id(acme, receiver):
     assert attempt.ok and attempt.status_code == 200 and attempt.error == ""
 
 
+def test_slack_text_cannot_mention_or_link(acme, receiver):
+    services.webhook_create(actor=acme.actor(), name="slack", url=receiver.url)
+    with transaction.atomic():
+        (row,) = services.notify(
+            org=acme.org,
+            recipients=[],
+            kind="incident.opened",
+            subject="<!channel> ping",
+            body="see <https://evil.example|here> & more",
+        )
+    services.notification_deliver(notification_id=row.pk)
+    body = receiver.received[0].json
+    assert "<" not in body["text"] and ">" not in body["text"]
+    assert "&lt;!channel&gt; ping" in body["text"] and "&amp; more" in body["text"]
+    assert body["subject"] == "<!channel> ping"  # the raw field stays raw
+
+
 def test_delivered_rows_are_never_sent_again(acme, receiver):
     row, _, _ = _webhook_row(acme, receiver.url)
     services.notification_deliver(notification_id=row.pk)
