@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; have {', '.join(available)}")
     chosen = args.names or list(available)
 
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    loadavg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"database {database_url()} (recreated and migrated)", flush=True)
-    print(f"machine: {os.cpu_count()} CPUs, load average {load} at start", flush=True)
+    print(f"machine: {os.cpu_count()} CPUs, load average {loadavg} at start", flush=True)
     setup_django(fresh=True)
     report = Reporter()
     failed = []
