@@ -13,7 +13,9 @@ from rest_framework.views import APIView
 from llmops.common.api import CreatedCursorPagination
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals.services import policy_as_dict
+from llmops.tenancy.authentication import actor_for_key
 from llmops.tenancy.permissions import request_actor
+from llmops.tenancy.policy import can_any
 
 from . import selectors, services
 from .content import NAME_RE
@@ -365,11 +367,64 @@ def _etag_matches(header: str, etag: str) -> bool:
     return etag in candidates or f"W/{etag}" in candidates
 
 
+def _resolve_response(request, etag: str, body: bytes) -> HttpResponse:
+    if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _resolve_fast(request, name: str) -> HttpResponse | None:
+    """The hot path without DRF: a GET with a valid bearer key whose payload is found.
+    Anything else returns None and takes the DRF path, so errors (401, 403, 404, 400) and
+    session requests look exactly like every other API answer."""
+    if request.method != "GET" or not NAME_RE.match(name):
+        return None
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    found = actor_for_key(header[7:].strip(), request)
+    if found is None:
+        return None
+    actor = found[1]
+    if not can_any(actor, "prompt.view"):
+        return None
+    params = request.GET
+    number = label = None
+    if params.get("version"):
+        if not params["version"].isdigit():
+            return None
+        number = int(params["version"])
+    else:
+        label = params.get("label") or "production"
+        if not NAME_RE.match(label) or len(label) > 60:
+            return None
+    entry = selectors.resolve_payload(org_id=actor.org.pk, name=name, label=label, number=number)
+    if entry is None:
+        return None
+    request.organization = actor.org  # for the request log line
+    response = _resolve_response(request, *entry)
+    # A JSON body for machines: no document to protect, so skip building a CSP header.
+    response._csp_exempt = True
+    return response
+
+
 class Resolve(APIView):
     """The runtime read. The payload and its ETag come from the cache; a deploy bumps the
-    prompt's cache generation after commit, so the next request sees the new version."""
+    prompt's cache generation after commit, so the next request sees the new version.
+    A warm request with a key is answered before DRF's request wrapping (`_resolve_fast`),
+    with the same authentication and policy check; the rest goes through DRF."""
 
     actions = {"GET": "prompt.view"}
+
+    def dispatch(self, request, *args, **kwargs):
+        fast = _resolve_fast(request, kwargs.get("name", ""))
+        if fast is not None:
+            return fast
+        return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         parameters=[
@@ -399,14 +454,7 @@ class Resolve(APIView):
         if entry is None:
             what = f"version {number}" if number is not None else f"label '{label}'"
             raise NotFound(f"Prompt '{name}' has no {what}.")
-        etag, body = entry
-        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
-            response = HttpResponse(status=304)
-        else:
-            response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = etag
-        response["Cache-Control"] = "private, no-cache"
-        return response
+        return _resolve_response(request, *entry)
 
 
 class Sync(APIView):

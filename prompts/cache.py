@@ -10,6 +10,10 @@ from django.core.cache import cache
 
 SCHEMA = 1  # bump when the cached payload's shape changes
 TTL_SECONDS = 24 * 3600
+# Entries under a generation never change, so each process also keeps the ones it has
+# read: a warm resolve then costs one shared-cache read (the generation), not two.
+LOCAL_MAX = 4096
+_local: dict[str, tuple] = {}
 
 
 def _gen_key(org_id: int, name: str) -> str:
@@ -39,11 +43,23 @@ def entry_key(org_id: int, name: str, gen: int, selector: str) -> str:
     return f"prompts:resolve:{SCHEMA}:{org_id}:{name}:{gen}:{selector}"
 
 
+def _remember(key: str, value) -> None:
+    if len(_local) >= LOCAL_MAX:
+        _local.clear()
+    _local[key] = value
+
+
 def get(org_id: int, name: str, selector: str):
     gen = generation(org_id, name)
     key = entry_key(org_id, name, gen, selector)
-    return key, cache.get(key)
+    value = _local.get(key)
+    if value is None:
+        value = cache.get(key)
+        if value is not None:
+            _remember(key, value)
+    return key, value
 
 
 def put(key: str, value) -> None:
     cache.set(key, value, TTL_SECONDS)
+    _remember(key, value)
