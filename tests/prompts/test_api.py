@@ -318,3 +318,25 @@ def test_review_then_approve_flow_over_api(acme, prompt, ci, maint2_api):
         f"{BASE}/{prompt.name}/labels/production", {"version": n, "reason": "ship"}, format="json"
     )
     assert r.status_code == 201 and r.json()["rollback"] is False
+
+
+def test_resolve_fast_path_keeps_the_api_rules(acme, deployed, api_key, api, client):
+    from llmops.tenancy.models import ApiKey
+    from llmops.tenancy.services import api_key_revoke
+
+    prompt, _ = deployed
+    url = f"{BASE}/{prompt.name}/resolve?label=production"
+    wrong_scope = api(api_key(acme, ["ingest"]))
+    r = wrong_scope.get(url)
+    assert r.status_code == 403 and r.json()["error"]["code"]
+    raw = api_key(acme, ["prompts:read"], name="to-revoke")
+    reader = api(raw)
+    assert reader.get(url).status_code == 200
+    key = ApiKey.objects.get(name="to-revoke")
+    api_key_revoke(actor=acme.actor("admin"), key=key)
+    assert reader.get(url).status_code == 401
+    client.force_login(acme.users["viewer"], backend="django.contrib.auth.backends.ModelBackend")
+    r = client.get(url)  # a session (one organization) takes the DRF path
+    assert r.status_code == 200 and r.json()["version"] == 1
+    r = api(api_key(acme, ["prompts:read"])).get(f"{BASE}/{prompt.name}/resolve?version=x")
+    assert r.status_code == 400
