@@ -1,6 +1,7 @@
 """Forms for tenancy pages: they parse input; services decide."""
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 
 from .models import Role
 from .policy import SCOPES
@@ -47,3 +48,12 @@ class OrgSettingsForm(forms.Form):
     retention_days = forms.IntegerField(
         min_value=1, max_value=3650, label="Keep generations for (days)"
     )
+
+
+class InvitationSignupForm(UserCreationForm):
+    """An account for someone who follows an invitation link and has none yet."""
+
+    email = forms.EmailField(required=False)
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")

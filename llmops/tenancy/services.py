@@ -291,6 +291,18 @@ def invitation_accept(*, token: str, user) -> Membership:
 
 
 @transaction.atomic
+def invitation_signup(*, token: str, username: str, password: str, email: str = "") -> Membership:
+    """A person without an account follows an invitation link: create the account and
+    join in one transaction (the link is single-use, so nobody else can use it again)."""
+    if invitation_by_token(token) is None:
+        raise NotFound("This invitation link is invalid, expired or already used.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvalidInput(f"The username '{username}' is taken.", field="username")
+    user = User.objects.create_user(username=username, email=email, password=password)
+    return invitation_accept(token=token, user=user)
+
+
+@transaction.atomic
 def team_create(*, actor: Actor, name: str) -> Team:
     _require(actor, "team.manage")
     name = (name or "").strip()

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.generic import TemplateView
+
+from llmops.common.errors import InvalidInput, NotFound
 
 from . import selectors, services
 from .forms import (
     ApiKeyForm,
     InvitationForm,
+    InvitationSignupForm,
     MemberAddForm,
     OrgSettingsForm,
     RoleForm,
@@ -246,11 +251,46 @@ class SettingsView(OrgMixin, TemplateView):
         return redirect("tenancy:settings", org_slug=self.org.slug)
 
 
-@login_required
 def invitation_accept(request, token: str):
+    """Accept an invitation link: logged in, with one click; otherwise log in first, or
+    create an account here (the link is the permission to do so)."""
     inv = services.invitation_by_token(token)
     if inv is None:
         return render(request, "tenancy/invitation_invalid.html", status=404)
+    if not request.user.is_authenticated:
+        form = InvitationSignupForm(request.POST or None, initial={"email": inv.email})
+        if request.method == "POST" and form.is_valid():
+            try:
+                membership = services.invitation_signup(
+                    token=token,
+                    username=form.cleaned_data["username"],
+                    password=form.cleaned_data["password1"],
+                    email=form.cleaned_data.get("email") or "",
+                )
+            except InvalidInput as exc:
+                form.add_error("username", exc.message)
+            except NotFound:
+                return render(request, "tenancy/invitation_invalid.html", status=404)
+            else:
+                auth_login(
+                    request,
+                    membership.user,
+                    backend="django.contrib.auth.backends.ModelBackend",
+                )
+                messages.success(
+                    request,
+                    f"Welcome! You joined {membership.organization.name} as {membership.role}.",
+                )
+                return redirect("tenancy:home", org_slug=membership.organization.slug)
+        return render(
+            request,
+            "tenancy/invitation_accept.html",
+            {
+                "invitation": inv,
+                "signup_form": form,
+                "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
+            },
+        )
     if request.method == "POST":
         membership = services.invitation_accept(token=token, user=request.user)
         messages.success(

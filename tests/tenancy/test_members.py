@@ -235,11 +235,41 @@ def test_invitation_link_create_and_accept(acme, globex, login, client):
     assert client.post(path).status_code == 404
 
 
-def test_invitation_needs_a_login(acme, globex, login, client):
-    path = _invite(login(acme.users["admin"]))
+def test_invitation_for_someone_without_an_account(acme, globex, login, client):
+    path = _invite(login(acme.users["admin"]), role="reviewer")
     client.logout()
-    response = client.get(path)
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    page = client.get(path).content.decode()
+    assert "Join Acme" in page and f"/accounts/login/?next={path.replace('/', '%2F')}" in page
+    # A taken username or mismatched passwords: the form says so, nothing is created.
+    taken = client.post(
+        path,
+        {"username": "ACME-viewer", "password1": "s3cret-pass-99", "password2": "s3cret-pass-99"},
+    )
+    assert taken.status_code == 200
+    mismatch = client.post(
+        path, {"username": "newbie", "password1": "s3cret-pass-99", "password2": "other-pass-99"}
+    )
+    assert mismatch.status_code == 200 and "password" in mismatch.content.decode().lower()
+    assert not Membership.objects.filter(user__username="newbie").exists()
+    response = client.post(
+        path,
+        {"username": "newbie", "email": "n@example.com", "password1": "s3cret-pass-99",
+         "password2": "s3cret-pass-99"},
+    )  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == "/o/acme/"
+    assert Membership.objects.get(organization=acme.org, user__username="newbie").role == "reviewer"
+    assert client.get("/o/acme/").status_code == 200, "logged in as the new account"
+    (event,) = events(acme, "invitation.accepted")
+    assert event.actor_label == "newbie"
+    # Single use: the next visitor cannot sign up with it.
+    client.logout()
+    again = client.post(
+        path, {"username": "second", "password1": "s3cret-pass-99", "password2": "s3cret-pass-99"}
+    )
+    assert again.status_code == 404
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(username="second").exists()
 
 
 def test_expired_and_revoked_invitations_are_refused(acme, globex, login, client):
