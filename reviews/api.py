@@ -192,6 +192,10 @@ class QueueStatsApi(APIView):
 class QueueExportApi(APIView):
     actions = {"GET": "queue.view"}
 
+    def perform_content_negotiation(self, request, force=False):
+        # `?format=jsonl|csv` names the export, not a DRF renderer.
+        return super().perform_content_negotiation(request, force=True)
+
     def get(self, request, queue_id: int):
         actor = request_actor(request)
         queue = selectors.queue_get(actor=actor, queue_id=queue_id)

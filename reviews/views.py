@@ -17,6 +17,7 @@ from django.views.generic import TemplateView, View
 
 from llmops.common.errors import GovernanceError, InvalidInput
 from llmops.evals.models import EvalDataset
+from llmops.tenancy import guardian
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.models import Membership, Team
 from llmops.tenancy.policy import can
@@ -91,30 +92,36 @@ def present(gen) -> dict:
     }
 
 
+def _form_value(value) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
 def questions_for(rubric: dict, answers: dict | None = None) -> list[dict]:
+    """The rubric's questions with their options, keys, and what is chosen (stored answers
+    or a re-shown draft, whose values are still form strings)."""
     answers = answers or {}
     out = []
     for q in rubric.get("questions", []):
         chosen = answers.get(q["key"])
-        options = []
-        for opt in rubric_mod.shortcuts(q):
-            value = opt["value"]
-            selected = (
-                value in chosen
-                if isinstance(chosen, list)
-                else chosen == value and chosen is not None
-            )
-            options.append(
-                {
-                    **opt,
-                    "form_value": "true"
-                    if value is True
-                    else "false"
-                    if value is False
-                    else str(value),
-                    "selected": selected,
-                }
-            )
+        picked = (
+            set()
+            if chosen is None
+            else {_form_value(v) for v in chosen}
+            if isinstance(chosen, list)
+            else {_form_value(chosen)}
+        )
+        options = [
+            {
+                **opt,
+                "form_value": _form_value(opt["value"]),
+                "selected": _form_value(opt["value"]) in picked,
+            }
+            for opt in rubric_mod.shortcuts(q)
+        ]
         out.append({**q, "choices": options, "answer": chosen if chosen is not None else ""})
     return out
 
@@ -142,6 +149,7 @@ class QueueListView(OrgMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         queues = list(selectors.queue_list(actor=self.actor))
+        guardian.prefetch_grants(self.actor.user, queues, cache=self.actor._cache)
         progress = selectors.queue_progress(actor=self.actor, queues=queues)
         rows = [
             {
