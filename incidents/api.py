@@ -170,6 +170,29 @@ _IncidentOut = inline_serializer(
 )
 
 
+_TimelineOut = inline_serializer(
+    "TimelineEntry",
+    {
+        "id": serializers.IntegerField(),
+        "kind": serializers.CharField(),
+        "body": serializers.CharField(),
+        "actor": serializers.CharField(),
+        "at": serializers.DateTimeField(),
+    },
+)
+_RunbookOut = inline_serializer(
+    "Runbook",
+    {
+        "id": serializers.IntegerField(),
+        "title": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "stale": serializers.BooleanField(),
+        "steps": serializers.ListField(child=serializers.DictField()),
+        "conditions": serializers.DictField(),
+    },
+)
+
+
 class IncidentListCreate(APIView):
     """`GET|POST /api/v1/incidents`"""
 
@@ -182,6 +205,7 @@ class IncidentListCreate(APIView):
             OpenApiParameter("category", str),
         ],
         responses=_IncidentOut,
+        operation_id="incidents_list",
     )
     def get(self, request):
         actor = request_actor(request)
@@ -234,7 +258,7 @@ class IncidentDetail(APIView):
 
     actions = {"GET": "incident.view"}
 
-    @extend_schema(responses=_IncidentOut)
+    @extend_schema(responses=_IncidentOut, operation_id="incidents_get")
     def get(self, request, number: int):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
@@ -283,6 +307,7 @@ class IncidentTimeline(APIView):
 
     actions = {"GET": "incident.view", "POST": "incident.open"}
 
+    @extend_schema(responses=_TimelineOut)
     def get(self, request, number: int):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
@@ -294,6 +319,7 @@ class IncidentTimeline(APIView):
 
     @extend_schema(
         request=inline_serializer("TimelineNoteIn", {"note": serializers.CharField()}),
+        responses={201: _TimelineOut},
     )
     def post(self, request, number: int):
         actor = request_actor(request)
@@ -350,6 +376,7 @@ class RunbookListCreate(APIView):
 
     actions = {"GET": "runbook.view", "POST": "runbook.manage"}
 
+    @extend_schema(responses=_RunbookOut)
     def get(self, request):
         actor = request_actor(request)
         include_archived = request.query_params.get("archived") in ("1", "true")
@@ -378,6 +405,7 @@ class RunbookListCreate(APIView):
                 "prompt": serializers.CharField(required=False),
             },
         ),
+        responses={201: _RunbookOut},
     )
     def post(self, request):
         actor = request_actor(request)

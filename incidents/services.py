@@ -783,12 +783,15 @@ def alert_receive(
             {"dedupe_key": key, "severity": severity, "category": category},
         )
         return existing, False
+    summary = body
+    if body and not isinstance(details, str):
+        summary = f"Alert details:\n\n```json\n{body}\n```"
     incident = _create(
         actor,
         title=title,
         category=category,
         severity=severity,
-        summary=body,
+        summary=summary[:MAX_SUMMARY],
         source=Source.ALERT,
         dedupe_key=key,
     )

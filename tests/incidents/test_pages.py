@@ -169,3 +169,38 @@ def test_home_card(acme, login, open_incident):
     open_incident()
     body = login(acme.users["viewer"]).get(reverse("tenancy:home", kwargs={"org_slug": "acme"}))
     assert b"open incidents" in body.content
+
+
+def test_list_query_count_is_flat(acme, login, open_incident, django_assert_max_num_queries):
+    client = login(acme.users["maint1"])
+    for i in range(3):
+        open_incident(title=f"incident {i}")
+    with django_assert_max_num_queries(16) as few:
+        client.get(url("list"))
+    for i in range(12):
+        incident = open_incident(title=f"more {i}", severity="SEV3")
+        services.incident_set_commander(
+            actor=acme.actor("maint1"), incident=incident, user=acme.users["maint2"]
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(url("list"))
+
+
+def test_detail_query_count_is_bounded(
+    acme, login, open_incident, runbook, django_assert_max_num_queries
+):
+    runbook(category="hallucination")
+    incident = open_incident(severity="SEV3")
+    client = login(acme.users["maint1"])
+    for i in range(20):
+        services.incident_note(actor=acme.actor("maint1"), incident=incident, note=f"note {i}")
+        services.action_item_create(
+            actor=acme.actor("maint1"), incident=incident, title=f"a{i}", owner=acme.users["maint2"]
+        )
+    with django_assert_max_num_queries(40):
+        assert client.get(url("detail", number=incident.number)).status_code == 200
+
+
+def test_api_schema_renders(acme, login):
+    response = login(acme.users["admin"]).get("/api/schema/")
+    assert response.status_code == 200 and b"/api/v1/incidents/alerts" in response.content
