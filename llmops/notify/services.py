@@ -609,6 +609,36 @@ def webhook_delete(*, actor: Actor, endpoint: WebhookEndpoint) -> None:
 
 
 @transaction.atomic
+def webhook_retry_failed(*, actor: Actor, endpoint: WebhookEndpoint) -> int:
+    """Give this endpoint's failed deliveries a fresh set of attempts (e.g. after it was
+    down for a day); same idempotency ids, so receivers still deduplicate."""
+    _require(actor, "webhook.manage", endpoint)
+    endpoint = _locked_endpoint(actor, endpoint)
+    if not endpoint.active:
+        raise InvalidInput("Enable the endpoint before retrying its deliveries.", field="endpoint")
+    now = timezone.now()
+    ids = list(
+        Notification.objects.for_org(actor.org)
+        .select_for_update(skip_locked=True)
+        .filter(endpoint=endpoint, channel=Channel.WEBHOOK, status=Status.FAILED)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    Notification.objects.filter(pk__in=ids).update(
+        status=Status.PENDING, attempts=0, next_attempt_at=now
+    )
+    _enqueue_on_commit(ids)
+    audit_record(
+        actor=actor,
+        action="webhook.deliveries_retried",
+        target=_label(endpoint),
+        details={"count": len(ids)},
+    )
+    return len(ids)
+
+
+@transaction.atomic
 def webhook_send_test(*, actor: Actor, endpoint: WebhookEndpoint) -> Notification:
     """Queue a `webhook.test` delivery to this endpoint alone. A disabled endpoint's rows
     are never sent, so it must be active."""

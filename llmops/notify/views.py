@@ -114,6 +114,7 @@ class WebhookDetailView(OrgMixin, TemplateView):
             page=self.paginate(selectors.endpoint_attempts(org=self.org, endpoint=endpoint)),
             pending=outbox.filter(status=Status.PENDING).count(),
             failed=outbox.filter(status=Status.FAILED)[:10],
+            failed_count=outbox.filter(status=Status.FAILED).count(),
             **kwargs,
         )
 
@@ -132,6 +133,11 @@ class WebhookDetailView(OrgMixin, TemplateView):
             _, secret = services.webhook_rotate_secret(actor=self.actor, endpoint=endpoint)
             request.session["new_webhook_secret"] = {"endpoint": endpoint.pk, "secret": secret}
             messages.success(request, "New secret generated; the old one no longer verifies.")
+        elif op == "retry_failed":
+            count = services.webhook_retry_failed(actor=self.actor, endpoint=endpoint)
+            messages.success(
+                request, f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again."
+            )
         elif op == "test":
             services.webhook_send_test(actor=self.actor, endpoint=endpoint)
             messages.success(request, "Test delivery queued; its attempt appears below.")

@@ -301,3 +301,40 @@ def test_purge_keeps_unread_and_pending_and_recent(acme, receiver):
     assert {n.pk for n in keep} <= remaining
     assert not {n.pk for n in gone} & remaining
     assert not DeliveryAttempt.objects.filter(notification_id=row.pk).exists()
+
+
+@pytest.mark.postgres
+def test_two_workers_never_send_one_row_at_once(transactional_db, receiver):
+    """Worker A holds the row (its receiver stalls); worker B, and the stale sweep, skip it."""
+    import threading
+
+    from django.db import connections
+
+    from tests.factories import make_org
+
+    acme = make_org("acme")
+    receiver.stall = threading.Event()
+    with mock.patch.object(services, "_enqueue"):  # no eager delivery on commit here
+        row, _, _ = _webhook_row(acme, receiver.url)
+    results = {}
+
+    def worker_a():
+        try:
+            results["a"] = services.notification_deliver(notification_id=row.pk).status
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker_a)
+    thread.start()
+    try:
+        assert receiver.first_seen.wait(20)
+        assert services.notification_deliver(notification_id=row.pk).status == "skipped"
+        with mock.patch("llmops.notify.tasks.deliver.delay") as delay:
+            assert services.notification_requeue_stale(older_than=0) == []
+        delay.assert_not_called()
+    finally:
+        receiver.stall.set()
+        thread.join(20)
+    assert results["a"] == "delivered"
+    assert len(receiver.received) == 1
+    assert DeliveryAttempt.objects.filter(notification=row).count() == 1

@@ -237,3 +237,56 @@ def test_webhook_list_shows_counts_and_last_attempt(
     with django_assert_max_num_queries(12):
         html = client.get(url(acme, "webhooks")).content.decode()
     assert "Hook 2" in html and "badge-bad" in html and "500" in html
+
+
+def test_retry_failed_deliveries(acme, login, receiver, django_capture_on_commit_callbacks):
+    from llmops.notify.models import DeliveryAttempt, Status
+
+    endpoint, _ = services.webhook_create(actor=acme.actor(), name="Hook", url=receiver.url)
+    with transaction.atomic():
+        (row,) = services.notify(
+            org=acme.org, recipients=[], kind="incident.opened", subject="INC-2", body=""
+        )
+    Notification.objects.filter(pk=row.pk).update(
+        status=Status.FAILED, attempts=8, last_error="HTTP 500"
+    )
+    client = login(acme.users["admin"])
+    detail = url(acme, "webhook_detail", endpoint_id=endpoint.pk)
+    html = client.get(detail).content.decode()
+    assert 'data-testid="failed"' in html and "Retry failed deliveries" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(detail, {"op": "retry_failed"})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.status == Status.DELIVERED and row.attempts == 1
+    assert receiver.received[0].json["id"] == str(row.idempotency_key)
+    assert DeliveryAttempt.objects.filter(notification=row, ok=True).count() == 1
+    event = AuditEvent.objects.get(organization=acme.org, action="webhook.deliveries_retried")
+    assert event.details == {"count": 1}
+    # Nothing failed any more: nothing to retry, no audit event.
+    assert services.webhook_retry_failed(actor=acme.actor(), endpoint=endpoint) == 0
+    assert not client.get(detail).content.decode().count('data-testid="failed"')
+
+
+def test_webhook_detail_query_count_is_flat(acme, login, receiver, django_assert_max_num_queries):
+    from llmops.notify.models import Status
+
+    endpoint, _ = services.webhook_create(actor=acme.actor(), name="Hook", url=receiver.url)
+    receiver.statuses = [500]
+    for _ in range(30):
+        row = services.webhook_send_test(actor=acme.actor(), endpoint=endpoint)
+        services.notification_deliver(notification_id=row.pk)
+    Notification.objects.filter(endpoint=endpoint).update(status=Status.FAILED)
+    client = login(acme.users["admin"])
+    with django_assert_max_num_queries(14):
+        html = client.get(url(acme, "webhook_detail", endpoint_id=endpoint.pk)).content.decode()
+    assert html.count("badge-bad") == 25  # one page of attempts
+    assert "The latest 10 of 30." in html
+
+
+def test_unread_link_marks_read_via_script_hook(acme, login):
+    _inbox(acme, "maint1", "Linked")
+    n = Notification.objects.get(recipient=acme.users["maint1"], channel=Channel.INBOX)
+    html = login(acme.users["maint1"]).get(url(acme, "inbox")).content.decode()
+    assert f'data-mark-read="{url(acme, "inbox_read", notification_id=n.pk)}"' in html
+    assert "js/notify.js" in html and 'nonce="' in html
