@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llmops.common.api import CreatedCursorPagination
-from llmops.common.errors import InvalidInput
+from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals import selectors as eval_selectors
 from llmops.tenancy.permissions import request_actor
 
@@ -201,9 +201,14 @@ class ModelDetailView(APIView):
     actions = {"GET": "model.view"}
 
     @extend_schema(responses=ModelVersionSerializer)
-    def get(self, request, pk: int):
+    def get(self, request, pk: int | None = None, model_id: str = ""):
         actor = request_actor(request)
-        model = selectors.model_get(org=actor.org, pk=pk)
+        if pk is not None:
+            model = selectors.model_get(org=actor.org, pk=pk)
+        else:
+            model = selectors.model_by_model_id(org=actor.org, model_id=model_id)
+            if model is None:
+                raise NotFound("No such model version.")
         return Response(model_detail_dict(model, actor.org))
 
 

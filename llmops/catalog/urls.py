@@ -17,4 +17,6 @@ api_urlpatterns = [
     path("models/<int:pk>/decision", api.ModelDecisionView.as_view(), name="model_decision"),
     path("models/<int:pk>/transition", api.ModelTransitionView.as_view(), name="model_transition"),
     path("models/<int:pk>/evidence", api.ModelEvidenceView.as_view(), name="model_evidence"),
+    # By exact model id too: GET /api/v1/models/claude-sonnet-4-5-20250929
+    path("models/<str:model_id>", api.ModelDetailView.as_view(), name="model_by_id"),
 ]

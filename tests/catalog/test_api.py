@@ -52,6 +52,8 @@ def test_propose_and_get(ci):
     body = r.json()
     assert body["status"] == "proposed" and body["input_price_per_mtok"] == 3.0
     assert body["allowed"] is False and body["is_floating"] is False
+    assert ci.get("/api/v1/models/claude-sonnet-4-5-20250929").json()["id"] == body["id"]
+    assert ci.get("/api/v1/models/gpt-unknown").status_code == 404
     got = ci.get(f"/api/v1/models/{body['id']}").json()
     assert got["model_id"] == "claude-sonnet-4-5-20250929"
     assert got["decisions"][0]["kind"] == "proposal" and got["evidence"] == []

@@ -151,3 +151,20 @@ def test_attach_run_and_edit_lifecycle_from_page(acme, login):
     )
     model.refresh_from_db()
     assert model.deprecation_date.isoformat() == "2027-01-31"
+
+
+def test_usage_block_is_filled_by_app_hooks(acme, login, monkeypatch):
+    from django.apps import apps
+
+    model = make(acme)
+    config = apps.get_app_config("traces")
+
+    def model_usage(actor, m):
+        assert m.pk == model.pk and actor.org == acme.org
+        return [
+            {"title": "Recent traffic", "rows": [{"label": "1,204 calls in 7 days", "href": ""}]}
+        ]
+
+    monkeypatch.setattr(config, "model_usage", model_usage, raising=False)
+    html = login(acme.users["viewer"]).get(url("detail", acme, pk=model.pk)).content.decode()
+    assert "Recent traffic" in html and "1,204 calls in 7 days" in html

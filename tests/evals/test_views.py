@@ -150,3 +150,16 @@ def test_policies_page_admin_edits_default(acme, login):
         url("policies", acme), {"name": "x", "thresholds": "a >= 1", "min_cases": 1}
     )
     assert r.status_code == 403
+
+
+def test_list_pages_query_counts_are_flat(acme, login, django_assert_max_num_queries):
+    actor = acme.actor("maint1")
+    ds = services.dataset_create(actor=actor, name="d")
+    for i in range(25):
+        services.run_create(actor=actor, tool="custom", dataset=ds, results=[{"passed": True}])
+        services.dataset_create(actor=actor, name=f"d{i}")
+    client = login(acme.users["viewer"])
+    with django_assert_max_num_queries(14):
+        assert client.get(url("runs", acme)).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(url("datasets", acme)).status_code == 200

@@ -57,6 +57,7 @@ register(
         markers=lambda a: ["is proposed", '"status":"proposed"'],
     ),
     Case("catalog_api:model", kwargs=lambda a: {"pk": a.model.pk}),
+    Case("catalog_api:model_by_id", kwargs=lambda a: {"model_id": a.model.model_id}),
     Case(
         "catalog_api:model_decision",
         "post",
