@@ -47,10 +47,13 @@ register(
         kwargs=lambda a: {"endpoint_id": a.webhook.pk},
         data=lambda a: {"op": "delete"},
     ),
-    Case(
-        "notify:webhook_detail",
-        "post",
-        kwargs=lambda a: {"endpoint_id": a.webhook.pk},
-        data=lambda a: {"op": "rotate"},
+    *(
+        Case(
+            "notify:webhook_detail",
+            "post",
+            kwargs=lambda a: {"endpoint_id": a.webhook.pk},
+            data=lambda a, op=op: {"op": op},
+        )
+        for op in ("rotate", "disable", "test", "retry_failed")
     ),
 )
