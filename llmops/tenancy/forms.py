@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from .models import Role
-from .policy import SCOPES
+from .policy import SCOPES, scopes_beyond_role
 
 
 class MemberAddForm(forms.Form):
@@ -39,6 +39,16 @@ class ApiKeyForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple
     )
+
+    def __init__(self, *args, personal_for_role: str | None = None, **kwargs):
+        """With `personal_for_role` (a member who may not manage keys): personal keys only,
+        offering just the scopes that role may carry."""
+        super().__init__(*args, **kwargs)
+        if personal_for_role is not None:
+            self.fields["kind"].choices = [("personal", "Personal key (acts as you)")]
+            self.fields["kind"].initial = "personal"
+            beyond = set(scopes_beyond_role(personal_for_role, SCOPES))
+            self.fields["scopes"].choices = [(s, s) for s in SCOPES if s not in beyond]
 
 
 class OrgSettingsForm(forms.Form):

@@ -70,8 +70,11 @@ def team_members(*, team) -> QuerySet:
     return team.group.user_set.order_by("username")
 
 
-def api_key_list(*, org, include_revoked: bool = False) -> QuerySet[ApiKey]:
+def api_key_list(*, org, include_revoked: bool = False, user=None) -> QuerySet[ApiKey]:
+    """The organization's keys; with `user`, only that person's personal keys."""
     qs = ApiKey.objects.for_org(org).select_related("user", "created_by")
+    if user is not None:
+        qs = qs.filter(user=user)
     if not include_revoked:
         qs = qs.filter(revoked_at__isnull=True)
     return qs.order_by("-created_at")

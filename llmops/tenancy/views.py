@@ -26,7 +26,7 @@ from .forms import (
 )
 from .mixins import OrgMixin
 from .models import Role
-from .policy import HUMAN_ONLY_SCOPES
+from .policy import HUMAN_ONLY_SCOPES, can
 
 
 def _pk(value) -> int:
@@ -195,15 +195,33 @@ class TeamDetailView(OrgMixin, TemplateView):
 
 
 class ApiKeysView(OrgMixin, TemplateView):
+    """Admins manage every key of the organization; any other member sees and mints only
+    their own personal keys (never beyond their role)."""
+
     template_name = "tenancy/api_keys.html"
-    action = "api_key.manage"
+    action = "org.view"
+
+    @property
+    def manages(self) -> bool:
+        return can(self.actor, "api_key.manage")
+
+    def keys(self, include_revoked: bool = False):
+        return selectors.api_key_list(
+            org=self.org,
+            include_revoked=include_revoked,
+            user=None if self.manages else self.request.user,
+        )
+
+    def make_form(self, data=None):
+        return ApiKeyForm(data, personal_for_role=None if self.manages else self.actor.role)
 
     def get_context_data(self, **kwargs):
         show_revoked = self.request.GET.get("revoked") == "1"
         return super().get_context_data(
-            page=self.paginate(selectors.api_key_list(org=self.org, include_revoked=show_revoked)),
+            page=self.paginate(self.keys(include_revoked=show_revoked)),
             show_revoked=show_revoked,
-            form=kwargs.pop("form", None) or ApiKeyForm(),
+            manages=self.manages,
+            form=kwargs.pop("form", None) or self.make_form(),
             human_only=sorted(HUMAN_ONLY_SCOPES),
             new_key=self.request.session.pop("new_api_key", None),
             **kwargs,
@@ -211,11 +229,11 @@ class ApiKeysView(OrgMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         if request.POST.get("op") == "revoke":
-            key = selectors.api_key_get(org=self.org, key_id=_pk(request.POST.get("key")))
+            key = self.keys(include_revoked=True).get(pk=_pk(request.POST.get("key")))
             services.api_key_revoke(actor=self.actor, key=key)
             messages.success(request, f"Key {key.prefix} revoked.")
             return redirect("tenancy:api_keys", org_slug=self.org.slug)
-        form = ApiKeyForm(request.POST)
+        form = self.make_form(request.POST)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form))
         user = request.user if form.cleaned_data["kind"] == "personal" else None
