@@ -103,7 +103,7 @@ def capture(base: str) -> list[Path]:
                 continue
             snap(slug(label))
             detail = None
-            for a in page.locator("main table tbody a, main .list a").all():
+            for a in page.locator("main table tbody a, main a").all():
                 target = a.get_attribute("href") or ""
                 if target.startswith(href) and target.rstrip("/") != href.rstrip("/"):
                     detail = target
@@ -119,6 +119,13 @@ def capture(base: str) -> list[Path]:
         for label, href in nav:
             if href and "review" in href and page.goto(href).status == 200:
                 snap(f"reviewer-{slug(label)}")
+                start = page.locator("main").get_by_role(
+                    "button", name=re.compile(r"claim|start|next|review", re.I)
+                )
+                if start.count():
+                    with page.expect_navigation():
+                        start.first.click()
+                    snap("reviewer-item")
                 break
         browser.close()
     return saved
