@@ -277,3 +277,24 @@ def test_session_api_writes_need_csrf(acme, globex):
     response = client.post(ME, {}, format="json")
     assert response.status_code == 403
     assert "CSRF" in error_of(response)["message"]
+
+
+def test_unknown_api_url_and_crash_answer_in_the_error_format(acme, globex, api_key, api):
+    client = api(api_key(acme, ["ingest"]))
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    # Pages outside the API keep Django's HTML.
+    assert "text/html" in APIClient().get("/no-such-page/")["Content-Type"]
+
+
+def test_api_crash_is_a_json_500(db, settings):
+    from django.http import HttpResponseServerError
+    from django.test import RequestFactory
+
+    from llmops.common.middleware import ApiBodyLimitMiddleware
+
+    settings.DEBUG = False
+    middleware = ApiBodyLimitMiddleware(lambda request: HttpResponseServerError("<h1>boom</h1>"))
+    response = middleware(RequestFactory().get("/api/v1/me"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
