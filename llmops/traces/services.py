@@ -7,6 +7,7 @@ a per-batch event would serialise every batch on the audit chain lock."""
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import msgspec
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from llmops.catalog.selectors import models_by_model_ids
@@ -232,11 +234,27 @@ def generations_ingest(*, actor, body: bytes) -> BatchResult:
             rollups_add(org=org, rows=inserted)
             hooks = receivers.receivers()
             if hooks:
-                generations = [Generation(pk=ids[row["external_id"]], **row) for row in inserted]
+                generations = [_instance(row, ids[row["external_id"]]) for row in inserted]
                 result.generations = generations
                 for hook in hooks:
                     result.sampled += int(hook(org=org, generations=generations) or 0)
     return result
+
+
+# Database sessions (psycopg connections) that already hold the temporary table.
+_temp_table_sessions: weakref.WeakSet = weakref.WeakSet()
+
+
+def _instance(row: dict, pk: int) -> Generation:
+    """A Generation as if loaded from the database, without Model.__init__ (which costs more
+    than the rest of ingest for a batch of 500): the row holds every concrete field."""
+    obj = Generation.__new__(Generation)
+    obj.__dict__.update(row)
+    obj.id = pk
+    obj._state = ModelState()
+    obj._state.adding = False
+    obj._state.db = "default"
+    return obj
 
 
 def _insert_postgres(rows: list[dict]) -> dict[str, int]:
@@ -244,12 +262,17 @@ def _insert_postgres(rows: list[dict]) -> dict[str, int]:
     RETURNING: COPY alone cannot skip rows that are already stored."""
     cols = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS traces_generation_in ON COMMIT DELETE ROWS AS "
-            f"SELECT {cols} FROM traces_generation WITH NO DATA"
-        )
-        cursor.execute("TRUNCATE traces_generation_in")
         raw = cursor.cursor
+        session = raw.connection
+        if session not in _temp_table_sessions:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS traces_generation_in ON COMMIT DELETE ROWS AS "
+                f"SELECT {cols} FROM traces_generation WITH NO DATA"
+            )
+            # Known to exist once this transaction commits (a rollback drops it again).
+            transaction.on_commit(lambda: _temp_table_sessions.add(session))
+        # Empty already after any commit; emptied here too for nested (test) transactions.
+        cursor.execute("TRUNCATE traces_generation_in")
         with raw.copy(f"COPY traces_generation_in ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(
@@ -342,11 +365,21 @@ def _aggregate(rows: list[dict]) -> tuple[dict, dict]:
     return hourly, daily
 
 
+# Each upsert is one statement over arrays (unnest), so a batch with many keys costs no
+# per-row SQL; WITH ORDINALITY + ORDER BY keeps the fixed key order for row locks.
 _HOURLY_UPSERT = """
 INSERT INTO traces_hourlyrollup AS r (organization_id, prompt_name, prompt_version, model_id,
     hour, count, errors, input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms,
     latency_hist)
-VALUES {values}
+SELECT %s, u.prompt_name, u.prompt_version, u.model_id, u.hour, u.count, u.errors,
+    u.input_tokens, u.output_tokens, u.cost_usd, u.latency_count, u.latency_sum_ms,
+    u.latency_hist::jsonb
+FROM unnest(%s::text[], %s::integer[], %s::text[], %s::timestamptz[], %s::bigint[],
+    %s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::bigint[], %s::bigint[],
+    %s::text[])
+    WITH ORDINALITY AS u(prompt_name, prompt_version, model_id, hour, count, errors,
+        input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms, latency_hist, ord)
+ORDER BY u.ord
 ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     errors = r.errors + EXCLUDED.errors,
@@ -356,7 +389,7 @@ ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UP
     latency_count = r.latency_count + EXCLUDED.latency_count,
     latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
     latency_hist = (
-        SELECT COALESCE(jsonb_object_agg(k, s), '{{}}'::jsonb)
+        SELECT COALESCE(jsonb_object_agg(k, s), '{}'::jsonb)
         FROM (
             SELECT k, SUM(v::bigint) AS s
             FROM (
@@ -372,7 +405,11 @@ ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UP
 _DAILY_UPSERT = """
 INSERT INTO traces_dailyuserrollup AS r (organization_id, user_ref, day, count, errors,
     input_tokens, output_tokens, cost_usd)
-VALUES {values}
+SELECT %s, u.user_ref, u.day, u.count, u.errors, u.input_tokens, u.output_tokens, u.cost_usd
+FROM unnest(%s::text[], %s::date[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+    %s::numeric[])
+    WITH ORDINALITY AS u(user_ref, day, count, errors, input_tokens, output_tokens, cost_usd, ord)
+ORDER BY u.ord
 ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     errors = r.errors + EXCLUDED.errors,
@@ -380,6 +417,17 @@ ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
     output_tokens = r.output_tokens + EXCLUDED.output_tokens,
     cost_usd = r.cost_usd + EXCLUDED.cost_usd
 """
+
+_HOURLY_SUMS = (
+    "count",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_count",
+    "latency_sum_ms",
+)
+_DAILY_SUMS = ("count", "errors", "input_tokens", "output_tokens", "cost_usd")
 
 
 def rollups_add(*, org, rows: list[dict]) -> None:
@@ -389,46 +437,19 @@ def rollups_add(*, org, rows: list[dict]) -> None:
     hourly, daily = _aggregate(rows)
     hourly_keys = sorted(hourly, key=_key_order)
     daily_keys = sorted(daily)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if hourly_keys:
-                params: list = []
-                for key in hourly_keys:
-                    a = hourly[key]
-                    params += [
-                        org.pk,
-                        *key,
-                        a["count"],
-                        a["errors"],
-                        a["input_tokens"],
-                        a["output_tokens"],
-                        a["cost_usd"],
-                        a["latency_count"],
-                        a["latency_sum_ms"],
-                        _json_text(dict(a["latency_hist"])),
-                    ]
-                values = ", ".join(
-                    ["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"]
-                    * len(hourly_keys)
-                )
-                cursor.execute(_HOURLY_UPSERT.format(values=values), params)
-            if daily_keys:
-                params = []
-                for key in daily_keys:
-                    a = daily[key]
-                    params += [
-                        org.pk,
-                        *key,
-                        a["count"],
-                        a["errors"],
-                        a["input_tokens"],
-                        a["output_tokens"],
-                        a["cost_usd"],
-                    ]
-                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(daily_keys))
-                cursor.execute(_DAILY_UPSERT.format(values=values), params)
+    if connection.vendor != "postgresql":
+        _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys)
         return
-    _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys)
+    with connection.cursor() as cursor:
+        if hourly_keys:
+            columns = [[key[i] for key in hourly_keys] for i in range(4)]
+            columns += [[hourly[key][name] for key in hourly_keys] for name in _HOURLY_SUMS]
+            columns.append([_json_text(dict(hourly[key]["latency_hist"])) for key in hourly_keys])
+            cursor.execute(_HOURLY_UPSERT, [org.pk, *columns])
+        if daily_keys:
+            columns = [[key[i] for key in daily_keys] for i in range(2)]
+            columns += [[daily[key][name] for key in daily_keys] for name in _DAILY_SUMS]
+            cursor.execute(_DAILY_UPSERT, [org.pk, *columns])
 
 
 def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
