@@ -212,6 +212,14 @@ class ModelDetailView(APIView):
         return Response(model_detail_dict(model, actor.org))
 
 
+class ModelByIdView(ModelDetailView):
+    """`GET /api/v1/models/{model_id}`: the same answer, by exact model id."""
+
+    @extend_schema(operation_id="v1_models_by_model_id_retrieve", responses=ModelVersionSerializer)
+    def get(self, request, model_id: str):
+        return super().get(request, model_id=model_id)
+
+
 class ModelDecisionView(APIView):
     """`POST /api/v1/models/{id}/decision` {"decision", "comment", "break_glass_reason"?}."""
 

@@ -18,5 +18,5 @@ api_urlpatterns = [
     path("models/<int:pk>/transition", api.ModelTransitionView.as_view(), name="model_transition"),
     path("models/<int:pk>/evidence", api.ModelEvidenceView.as_view(), name="model_evidence"),
     # By exact model id too: GET /api/v1/models/claude-sonnet-4-5-20250929
-    path("models/<str:model_id>", api.ModelDetailView.as_view(), name="model_by_id"),
+    path("models/<str:model_id>", api.ModelByIdView.as_view(), name="model_by_id"),
 ]
