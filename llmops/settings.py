@@ -302,6 +302,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ModelStatusEnum": "llmops.catalog.models.ModelVersion.Status",
+        "ModelTransitionToEnum": ["suspended", "approved", "deprecated", "retired"],
+    },
 }
 
 # Logging: one JSON line per request and per task in production mode.
