@@ -42,6 +42,7 @@ from .models import Channel, DeliveryAttempt, Notification, Status, WebhookEndpo
 User = get_user_model()
 
 OUTBOUND = (Channel.EMAIL, Channel.WEBHOOK)
+NOT_DUE_TOLERANCE = 5  # seconds of clock skew allowed between workers and retries
 REQUEUE_BATCH = 500
 
 
@@ -374,6 +375,11 @@ def notification_deliver(*, notification_id: int) -> DeliveryOutcome:
         if notification.status != Status.PENDING:
             return DeliveryOutcome("skipped", detail=f"already {notification.status}")
         now = timezone.now()
+        due = notification.next_attempt_at
+        if due is not None and due > now + timedelta(seconds=NOT_DUE_TOLERANCE):
+            # A duplicate task (a redelivery, a sweep) must not cut a backoff short; the
+            # scheduled retry arrives on time.
+            return DeliveryOutcome("skipped", detail="not due yet")
         if notification.attempts >= max_attempts():
             return _give_up(notification, notification.last_error or "too many attempts")
         if notification.channel == Channel.WEBHOOK and (

@@ -102,7 +102,11 @@ def test_failure_records_the_attempt_and_schedules_a_retry(acme, receiver):
     assert row.next_attempt_at >= before + timedelta(seconds=outcome.retry_in)
     (attempt,) = DeliveryAttempt.objects.filter(notification=row)
     assert not attempt.ok and attempt.status_code == 500
-    # The retry delivers, with the same idempotency id.
+    # A duplicate task before the retry is due does not cut the backoff short...
+    assert services.notification_deliver(notification_id=row.pk).status == "skipped"
+    assert len(receiver.received) == 1
+    # ...the retry, once due, delivers with the same idempotency id.
+    Notification.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
     assert services.notification_deliver(notification_id=row.pk).status == "delivered"
     ids = {r.json["id"] for r in receiver.received}
     assert ids == {str(row.idempotency_key)} and len(receiver.received) == 2
@@ -129,12 +133,17 @@ def test_backoff_grows_exponentially_and_is_capped():
 
 
 @override_settings(
-    LLMOPS={**settings.LLMOPS, "NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 1}
+    LLMOPS={**settings.LLMOPS, "NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 60}
 )
 def test_max_attempts_then_failed(acme):
     # Nothing listens on port 9 (discard): connection refused every time.
     row, _, _ = _webhook_row(acme, "http://127.0.0.1:9/")
-    outcomes = [services.notification_deliver(notification_id=row.pk).status for _ in range(4)]
+    outcomes = []
+    for _ in range(4):
+        outcomes.append(services.notification_deliver(notification_id=row.pk).status)
+        Notification.objects.filter(pk=row.pk, status=Status.PENDING).update(
+            next_attempt_at=timezone.now()  # the retry is due
+        )
     assert outcomes == ["retry", "retry", "failed", "skipped"]
     row.refresh_from_db()
     assert row.status == Status.FAILED and row.attempts == 3 and row.next_attempt_at is None
