@@ -3,6 +3,9 @@
 // output, ? shows the key map. Focus moves to the next question after each answer.
 (function () {
   "use strict";
+  // Under this CSP a style attribute never applies, and htmx copying one (Chromium's
+  // autofill leaves style="" on inputs) between same-id elements is reported as a violation.
+  if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
 
   function screen() { return document.getElementById("review-screen"); }
   function form() { return document.getElementById("review-form"); }
@@ -109,6 +112,15 @@
     }
     if (isTextField(el) || event.ctrlKey || event.metaKey || event.altKey) return;
     var key = event.key;
+    if (key === "Enter" && el && (el.type === "radio" || el.type === "checkbox")) {
+      // Enter on an option moves on instead of submitting the form half-answered.
+      event.preventDefault();
+      var here = el.closest("fieldset.question");
+      var list = questions();
+      var after = list.slice(list.indexOf(here) + 1).filter(function (q) { return q.dataset.type !== "text"; })[0];
+      focusQuestion(after || null);
+      return;
+    }
     if (key === "?") {
       event.preventDefault();
       openDialog("keymap", "button");
