@@ -81,8 +81,8 @@ class Generation(models.Model):
         return f"{self.prompt_name} v{self.prompt_version}"
 
 
-class HourlyRollup(models.Model):
-    """Sums per (organization, prompt name + version, model id, hour), upserted by ingest.
+class RollupBase(models.Model):
+    """Sums per (organization, prompt name + version, model id, period), upserted by ingest.
     `latency_hist` is a sparse {bucket index: count} over fixed log-spaced buckets
     (see `llmops.traces.histogram`). Empty prompt fields are NULL and compare equal in the
     unique key (NULLS NOT DISTINCT, PostgreSQL 15+)."""
@@ -91,7 +91,6 @@ class HourlyRollup(models.Model):
     prompt_name = models.CharField(max_length=200, null=True, blank=True)
     prompt_version = models.PositiveIntegerField(null=True, blank=True)
     model_id = models.CharField(max_length=200)
-    hour = models.DateTimeField()
     count = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -104,6 +103,21 @@ class HourlyRollup(models.Model):
     objects = OrgQuerySet.as_manager()
 
     class Meta:
+        abstract = True
+
+    @classmethod
+    def check(cls, **kwargs):
+        # SQLite cannot enforce NULLS NOT DISTINCT (models.W047); ingest's portable rollup
+        # path reads and merges under SQLite's single writer instead, so the warning is noise.
+        return [e for e in super().check(**kwargs) if e.id != "models.W047"]
+
+
+class HourlyRollup(RollupBase):
+    """Per hour: the 24-hour dashboard and short windows."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "prompt_name", "prompt_version", "model_id", "hour"],
@@ -114,11 +128,22 @@ class HourlyRollup(models.Model):
         indexes = [models.Index(fields=["organization", "hour"], name="hourlyrollup_org_hour")]
         ordering = ["hour"]
 
-    @classmethod
-    def check(cls, **kwargs):
-        # SQLite cannot enforce NULLS NOT DISTINCT (models.W047); ingest's portable rollup
-        # path reads and merges under SQLite's single writer instead, so the warning is noise.
-        return [e for e in super().check(**kwargs) if e.id != "models.W047"]
+
+class DailyRollup(RollupBase):
+    """Per UTC day: windows over two days read 24 times fewer rows than hourly."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "prompt_name", "prompt_version", "model_id", "day"],
+                name="dailyrollup_unique_key",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "day"], name="dailyrollup_org_day")]
+        ordering = ["day"]
 
 
 class DailyUserRollup(models.Model):

@@ -10,13 +10,14 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from llmops.common.errors import InvalidInput, NotFound
 
 from . import histogram
-from .models import DailyUserRollup, Generation, HourlyRollup
+from .models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
 from .registry import unregistered_prompt_versions
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -40,6 +41,21 @@ def _floor_hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def _floor_day(ts: datetime) -> datetime:
+    return _floor_hour(ts).replace(hour=0)
+
+
+DAILY_AFTER = timedelta(days=2)
+_hist_decoder = msgspec.json.Decoder(dict[str, int])
+
+
+def grain_for(since: datetime, until: datetime | None = None) -> str:
+    """Windows over two days read the daily rollups (whole UTC days), shorter ones hourly."""
+    from django.utils import timezone
+
+    return "day" if (until or timezone.now()) - since > DAILY_AFTER else "hour"
+
+
 def rollup_rows(
     *,
     org,
@@ -48,49 +64,94 @@ def rollup_rows(
     prompt_name: str | None = None,
     prompt_version: int | None = None,
     model_id: str | None = None,
+    grain: str = "hour",
 ) -> list[dict]:
-    """The hourly rollup rows of a window, one query."""
-    qs = HourlyRollup.objects.for_org(org).filter(hour__gte=_floor_hour(since))
-    if until is not None:
-        qs = qs.filter(hour__lt=until)
+    """Rollup rows of a window, one query. Hourly rows start at the hour of `since`, daily
+    rows at its UTC day; each row's period start is under "hour" either way."""
+    if grain == "day":
+        qs = DailyRollup.objects.for_org(org).filter(day__gte=_floor_day(since).date())
+        if until is not None:
+            qs = qs.filter(day__lt=(_floor_day(until) + timedelta(days=1)).date())
+        period = "day"
+    else:
+        qs = HourlyRollup.objects.for_org(org).filter(hour__gte=_floor_hour(since))
+        if until is not None:
+            qs = qs.filter(hour__lt=until)
+        period = "hour"
     if prompt_name is not None:
         qs = qs.filter(prompt_name=prompt_name)
     if prompt_version is not None:
         qs = qs.filter(prompt_version=prompt_version)
     if model_id is not None:
         qs = qs.filter(model_id=model_id)
-    rows = list(qs.order_by().values_list(*_ROLLUP_FIELDS))
+    fields = [f if f != "hour" else period for f in _ROLLUP_FIELDS]
+    # The ORM builds the query; rows are read with a plain cursor and the histograms decoded
+    # with msgspec, several times faster than model field converters for thousands of rows.
+    sql, params = qs.order_by().values_list(*fields).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        raw_rows = cursor.fetchall()
     out = []
-    for r in rows:
+    for r in raw_rows:
         d = dict(zip(_ROLLUP_FIELDS, r, strict=True))
-        if isinstance(d["latency_hist"], str):  # some backends hand back JSON text
-            d["latency_hist"] = json.loads(d["latency_hist"])
+        if period == "day":
+            d["hour"] = datetime.combine(d["hour"], datetime.min.time(), tzinfo=UTC)
+        elif d["hour"].tzinfo is None:  # SQLite hands back naive UTC datetimes
+            d["hour"] = d["hour"].replace(tzinfo=UTC)
+        if isinstance(d["latency_hist"], str | bytes):
+            d["latency_hist"] = _hist_decoder.decode(d["latency_hist"])
+        if not isinstance(d["cost_usd"], Decimal):
+            d["cost_usd"] = Decimal(str(d["cost_usd"]))
         out.append(d)
     return out
 
 
+class _Acc:
+    """Running sums of rollup rows (one pass, histogram merged as it goes)."""
+
+    __slots__ = ("count", "errors", "cost", "lat_n", "lat_sum", "tin", "tout", "hist")
+
+    def __init__(self):
+        self.count = self.errors = self.lat_n = self.lat_sum = self.tin = self.tout = 0
+        self.cost = Decimal(0)
+        self.hist: dict[str, int] = {}
+
+    def add(self, r: dict) -> None:
+        self.count += r["count"]
+        self.errors += r["errors"]
+        self.cost += Decimal(r["cost_usd"])
+        self.lat_n += r["latency_count"]
+        self.lat_sum += r["latency_sum_ms"]
+        self.tin += r["input_tokens"]
+        self.tout += r["output_tokens"]
+        hist = self.hist
+        for k, v in r["latency_hist"].items():
+            hist[k] = hist.get(k, 0) + v
+
+    def result(self) -> dict:
+        p50, p95, p99 = histogram.percentiles(self.hist, (0.5, 0.95, 0.99))
+        count = self.count
+        return {
+            "count": count,
+            "errors": self.errors,
+            "error_rate": (self.errors / count) if count else None,
+            "p50_ms": p50,
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "mean_ms": (self.lat_sum / self.lat_n) if self.lat_n else None,
+            "cost_total": self.cost,
+            "cost_per_request": (self.cost / count) if count else None,
+            "input_tokens": self.tin,
+            "output_tokens": self.tout,
+        }
+
+
 def summarize(rows: list[dict]) -> dict:
     """Sums and latency percentiles over rollup rows."""
-    count = sum(r["count"] for r in rows)
-    errors = sum(r["errors"] for r in rows)
-    cost = sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0))
-    latency_count = sum(r["latency_count"] for r in rows)
-    latency_sum = sum(r["latency_sum_ms"] for r in rows)
-    hist = histogram.merge_all(r["latency_hist"] for r in rows)
-    p50, p95, p99 = histogram.percentiles(hist, (0.5, 0.95, 0.99))
-    return {
-        "count": count,
-        "errors": errors,
-        "error_rate": (errors / count) if count else None,
-        "p50_ms": p50,
-        "p95_ms": p95,
-        "p99_ms": p99,
-        "mean_ms": (latency_sum / latency_count) if latency_count else None,
-        "cost_total": cost,
-        "cost_per_request": (cost / count) if count else None,
-        "input_tokens": sum(r["input_tokens"] for r in rows),
-        "output_tokens": sum(r["output_tokens"] for r in rows),
-    }
+    acc = _Acc()
+    for r in rows:
+        acc.add(r)
+    return acc.result()
 
 
 def rollup_summary(
@@ -104,7 +165,8 @@ def rollup_summary(
 ) -> dict:
     """Production figures of a window (optionally one prompt name/version and/or model):
     count, errors, error_rate, p50_ms, p95_ms, p99_ms, mean_ms, cost_total, cost_per_request,
-    input_tokens, output_tokens. Percentiles are read from log-spaced buckets (within ~3%)."""
+    input_tokens, output_tokens. Percentiles are read from log-spaced buckets (within ~3%).
+    Windows over two days count whole UTC days (daily rollups), shorter ones whole hours."""
     return summarize(
         rollup_rows(
             org=org,
@@ -113,6 +175,7 @@ def rollup_summary(
             prompt_name=prompt_name,
             prompt_version=prompt_version,
             model_id=model_id,
+            grain=grain_for(since, until),
         )
     )
 
@@ -126,13 +189,18 @@ def series_from_rows(
     rows: list[dict], *, since: datetime, until: datetime, step: str
 ) -> list[dict]:
     delta = timedelta(days=1) if step == "day" else timedelta(hours=1)
-    groups: dict[datetime, list[dict]] = {}
+    groups: dict[datetime, _Acc] = {}
     for r in rows:
-        groups.setdefault(_bucket_start(r["hour"], step), []).append(r)
+        start = _bucket_start(r["hour"], step)
+        acc = groups.get(start)
+        if acc is None:
+            acc = groups[start] = _Acc()
+        acc.add(r)
     out = []
     start = _bucket_start(since, step)
     while start < until:
-        s = summarize(groups.get(start, []))
+        acc = groups.get(start)
+        s = acc.result() if acc is not None else _Acc().result()
         s["start"] = start
         out.append(s)
         start += delta
@@ -162,6 +230,7 @@ def rollup_series(
         prompt_name=prompt_name,
         prompt_version=prompt_version,
         model_id=model_id,
+        grain=step,
     )
     return series_from_rows(rows, since=since, until=until, step=step)
 
@@ -169,10 +238,14 @@ def rollup_series(
 def _group(rows: list[dict], key) -> list[dict]:
     groups: dict = {}
     for r in rows:
-        groups.setdefault(key(r), []).append(r)
+        k = key(r)
+        acc = groups.get(k)
+        if acc is None:
+            acc = groups[k] = _Acc()
+        acc.add(r)
     out = []
-    for k, members in groups.items():
-        s = summarize(members)
+    for k, acc in groups.items():
+        s = acc.result()
         s["key"] = k
         out.append(s)
     out.sort(key=lambda s: -s["count"])
@@ -200,9 +273,11 @@ def dashboard(*, org, window: str, now: datetime) -> dict:
     """Everything the production dashboard shows, from one rollup query (plus top spenders)."""
     if window not in WINDOWS:
         raise InvalidInput("window must be one of 24h, 7d, 30d.", field="window")
-    since = now - WINDOWS[window]
-    rows = rollup_rows(org=org, since=since, until=now + timedelta(hours=1))
     step = "hour" if window == "24h" else "day"
+    since = now - WINDOWS[window]
+    if step == "day":
+        since = _floor_day(since)
+    rows = rollup_rows(org=org, since=since, until=now, grain=step)
     by_version = _group(
         [r for r in rows if r["prompt_name"] is not None],
         lambda r: (r["prompt_name"], r["prompt_version"]),
@@ -229,8 +304,8 @@ def dashboard(*, org, window: str, now: datetime) -> dict:
 def prompt_versions_seen(*, org, since: datetime) -> list[tuple[str, int]]:
     return sorted(
         set(
-            HourlyRollup.objects.for_org(org)
-            .filter(hour__gte=_floor_hour(since), prompt_name__isnull=False)
+            DailyRollup.objects.for_org(org)
+            .filter(day__gte=_floor_day(since).date(), prompt_name__isnull=False)
             .values_list("prompt_name", "prompt_version")
         )
     )
@@ -338,8 +413,8 @@ def generation_by_external_id(*, org, external_id: str) -> Generation:
 def filter_choices(*, org, since: datetime) -> dict:
     """Prompt names and model ids seen in the rollups (for filter menus), one query."""
     pairs = list(
-        HourlyRollup.objects.for_org(org)
-        .filter(hour__gte=_floor_hour(since))
+        DailyRollup.objects.for_org(org)
+        .filter(day__gte=_floor_day(since).date())
         .order_by()
         .values_list("prompt_name", "model_id")
         .distinct()

@@ -26,7 +26,7 @@ from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
 from llmops.tenancy.policy import can
 
 from . import histogram, receivers
-from .models import DailyUserRollup, Generation, HourlyRollup
+from .models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
 from .schema import GenerationIn, batch_decoder, item_decoder, json_encoder
 
 MAX_ITEMS = 1000
@@ -307,33 +307,49 @@ def _insert_portable(org, rows: list[dict]) -> dict[str, int]:
 
 # --- rollups -----------------------------------------------------------------------------
 
+_SUMS = (
+    "count",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_count",
+    "latency_sum_ms",
+)
+_USER_SUMS = ("count", "errors", "input_tokens", "output_tokens", "cost_usd")
+
 
 def _hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _key_order(key: tuple) -> tuple:
-    prompt_name, prompt_version, model_id, hour = key
-    return (prompt_name is None, prompt_name or "", prompt_version or 0, model_id, hour)
+    prompt_name, prompt_version, model_id, period = key
+    return (prompt_name is None, prompt_name or "", prompt_version or 0, model_id, period)
 
 
-def _aggregate(rows: list[dict]) -> tuple[dict, dict]:
+def _new_agg() -> dict:
+    return {
+        "count": 0,
+        "errors": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": Decimal(0),
+        "latency_count": 0,
+        "latency_sum_ms": 0,
+        "latency_hist": defaultdict(int),
+    }
+
+
+def _aggregate(rows: list[dict]) -> tuple[dict, dict, dict]:
+    """In-memory sums of a batch: per hour key, per day key, per (user_ref, day)."""
     hourly: dict[tuple, dict] = {}
-    daily: dict[tuple, dict] = {}
+    users: dict[tuple, dict] = {}
     for row in rows:
         key = (row["prompt_name"], row["prompt_version"], row["model_id"], _hour(row["created_at"]))
         agg = hourly.get(key)
         if agg is None:
-            agg = hourly[key] = {
-                "count": 0,
-                "errors": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": Decimal(0),
-                "latency_count": 0,
-                "latency_sum_ms": 0,
-                "latency_hist": defaultdict(int),
-            }
+            agg = hourly[key] = _new_agg()
         is_error = row["status"] == "error"
         agg["count"] += 1
         agg["errors"] += is_error
@@ -346,41 +362,45 @@ def _aggregate(rows: list[dict]) -> tuple[dict, dict]:
             agg["latency_sum_ms"] += row["latency_ms"]
             agg["latency_hist"][str(histogram.bucket_of(row["latency_ms"]))] += 1
         if row["user_ref"]:
-            ukey = (row["user_ref"], row["created_at"].astimezone(UTC).date())
-            u = daily.get(ukey)
+            ukey = (row["user_ref"], key[3].date())
+            u = users.get(ukey)
             if u is None:
-                u = daily[ukey] = {
-                    "count": 0,
-                    "errors": 0,
-                    "input_tokens": 0,
-                    "output_tokens": 0,
-                    "cost_usd": Decimal(0),
-                }
+                u = users[ukey] = dict.fromkeys(_USER_SUMS, 0)
+                u["cost_usd"] = Decimal(0)
             u["count"] += 1
             u["errors"] += is_error
             u["input_tokens"] += row["input_tokens"] or 0
             u["output_tokens"] += row["output_tokens"] or 0
             if row["cost_usd"] is not None:
                 u["cost_usd"] += row["cost_usd"]
-    return hourly, daily
+    daily: dict[tuple, dict] = {}
+    for (name, version, model_id, hour), agg in hourly.items():
+        d = daily.get((name, version, model_id, hour.date()))
+        if d is None:
+            d = daily[(name, version, model_id, hour.date())] = _new_agg()
+        for field_name in _SUMS:
+            d[field_name] += agg[field_name]
+        for bucket, n in agg["latency_hist"].items():
+            d["latency_hist"][bucket] += n
+    return hourly, daily, users
 
 
 # Each upsert is one statement over arrays (unnest), so a batch with many keys costs no
 # per-row SQL; WITH ORDINALITY + ORDER BY keeps the fixed key order for row locks.
-_HOURLY_UPSERT = """
-INSERT INTO traces_hourlyrollup AS r (organization_id, prompt_name, prompt_version, model_id,
-    hour, count, errors, input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms,
-    latency_hist)
-SELECT %s, u.prompt_name, u.prompt_version, u.model_id, u.hour, u.count, u.errors,
+_ROLLUP_UPSERT = """
+INSERT INTO {table} AS r (organization_id, prompt_name, prompt_version, model_id,
+    {period}, count, errors, input_tokens, output_tokens, cost_usd, latency_count,
+    latency_sum_ms, latency_hist)
+SELECT %s, u.prompt_name, u.prompt_version, u.model_id, u.period, u.count, u.errors,
     u.input_tokens, u.output_tokens, u.cost_usd, u.latency_count, u.latency_sum_ms,
     u.latency_hist::jsonb
-FROM unnest(%s::text[], %s::integer[], %s::text[], %s::timestamptz[], %s::bigint[],
+FROM unnest(%s::text[], %s::integer[], %s::text[], %s::{period_type}[], %s::bigint[],
     %s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::bigint[], %s::bigint[],
     %s::text[])
-    WITH ORDINALITY AS u(prompt_name, prompt_version, model_id, hour, count, errors,
+    WITH ORDINALITY AS u(prompt_name, prompt_version, model_id, period, count, errors,
         input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms, latency_hist, ord)
 ORDER BY u.ord
-ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UPDATE SET
+ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, {period}) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     errors = r.errors + EXCLUDED.errors,
     input_tokens = r.input_tokens + EXCLUDED.input_tokens,
@@ -389,7 +409,7 @@ ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UP
     latency_count = r.latency_count + EXCLUDED.latency_count,
     latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
     latency_hist = (
-        SELECT COALESCE(jsonb_object_agg(k, s), '{}'::jsonb)
+        SELECT COALESCE(jsonb_object_agg(k, s), '{{}}'::jsonb)
         FROM (
             SELECT k, SUM(v::bigint) AS s
             FROM (
@@ -401,8 +421,12 @@ ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, hour) DO UP
         ) AS summed
     )
 """
+_HOURLY_UPSERT = _ROLLUP_UPSERT.format(
+    table="traces_hourlyrollup", period="hour", period_type="timestamptz"
+)
+_DAILY_UPSERT = _ROLLUP_UPSERT.format(table="traces_dailyrollup", period="day", period_type="date")
 
-_DAILY_UPSERT = """
+_USER_UPSERT = """
 INSERT INTO traces_dailyuserrollup AS r (organization_id, user_ref, day, count, errors,
     input_tokens, output_tokens, cost_usd)
 SELECT %s, u.user_ref, u.day, u.count, u.errors, u.input_tokens, u.output_tokens, u.cost_usd
@@ -418,105 +442,89 @@ ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
     cost_usd = r.cost_usd + EXCLUDED.cost_usd
 """
 
-_HOURLY_SUMS = (
-    "count",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "latency_count",
-    "latency_sum_ms",
-)
-_DAILY_SUMS = ("count", "errors", "input_tokens", "output_tokens", "cost_usd")
-
 
 def rollups_add(*, org, rows: list[dict]) -> None:
-    """Add stored rows to the hourly and per-user rollups: aggregated in memory first, each
-    key upserted once, keys in a fixed order so concurrent batches cannot deadlock. Must run
-    inside the ingest transaction."""
-    hourly, daily = _aggregate(rows)
-    hourly_keys = sorted(hourly, key=_key_order)
-    daily_keys = sorted(daily)
+    """Add stored rows to the hourly, daily and per-user rollups: aggregated in memory first,
+    each key upserted once, keys in a fixed order (tables too) so concurrent batches cannot
+    deadlock. Must run inside the ingest transaction."""
+    hourly, daily, users = _aggregate(rows)
     if connection.vendor != "postgresql":
-        _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys)
+        _rollups_add_portable(org, HourlyRollup, "hour", hourly)
+        _rollups_add_portable(org, DailyRollup, "day", daily)
+        _users_add_portable(org, users)
         return
     with connection.cursor() as cursor:
-        if hourly_keys:
-            columns = [[key[i] for key in hourly_keys] for i in range(4)]
-            columns += [[hourly[key][name] for key in hourly_keys] for name in _HOURLY_SUMS]
-            columns.append([_json_text(dict(hourly[key]["latency_hist"])) for key in hourly_keys])
-            cursor.execute(_HOURLY_UPSERT, [org.pk, *columns])
-        if daily_keys:
-            columns = [[key[i] for key in daily_keys] for i in range(2)]
-            columns += [[daily[key][name] for key in daily_keys] for name in _DAILY_SUMS]
-            cursor.execute(_DAILY_UPSERT, [org.pk, *columns])
+        for sql, aggs in ((_HOURLY_UPSERT, hourly), (_DAILY_UPSERT, daily)):
+            keys = sorted(aggs, key=_key_order)
+            if not keys:
+                continue
+            columns = [[key[i] for key in keys] for i in range(4)]
+            columns += [[aggs[key][name] for key in keys] for name in _SUMS]
+            columns.append([_json_text(dict(aggs[key]["latency_hist"])) for key in keys])
+            cursor.execute(sql, [org.pk, *columns])
+        keys = sorted(users)
+        if keys:
+            columns = [[key[i] for key in keys] for i in range(2)]
+            columns += [[users[key][name] for key in keys] for name in _USER_SUMS]
+            cursor.execute(_USER_UPSERT, [org.pk, *columns])
 
 
-def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
+def _rollups_add_portable(org, model, period: str, aggs: dict) -> None:
     """Backends without NULLS NOT DISTINCT upserts (SQLite: one writer at a time, so a
-    read-merge-write inside the transaction is safe). Two reads, then bulk writes."""
+    read-merge-write inside the transaction is safe). One read, then bulk writes."""
+    if not aggs:
+        return
+    keys = sorted(aggs, key=_key_order)
     existing = {
-        (r.prompt_name, r.prompt_version, r.model_id, r.hour): r
-        for r in HourlyRollup.objects.for_org(org).filter(
-            hour__in={key[3] for key in hourly_keys},
-            model_id__in={key[2] for key in hourly_keys},
+        (r.prompt_name, r.prompt_version, r.model_id, getattr(r, period)): r
+        for r in model.objects.for_org(org).filter(
+            **{f"{period}__in": {key[3] for key in keys}},
+            model_id__in={key[2] for key in keys},
         )
     }
     new, changed = [], []
-    for key in hourly_keys:
-        a = hourly[key]
+    for key in keys:
+        a = aggs[key]
         row = existing.get(key)
         if row is None:
-            prompt_name, prompt_version, model_id, hour = key
-            row = HourlyRollup(
+            row = model(
                 organization=org,
-                prompt_name=prompt_name,
-                prompt_version=prompt_version,
-                model_id=model_id,
-                hour=hour,
+                prompt_name=key[0],
+                prompt_version=key[1],
+                model_id=key[2],
                 cost_usd=Decimal(0),
                 latency_hist={},
+                **{period: key[3]},
             )
             new.append(row)
         else:
             changed.append(row)
-        row.count += a["count"]
-        row.errors += a["errors"]
-        row.input_tokens += a["input_tokens"]
-        row.output_tokens += a["output_tokens"]
-        row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
-        row.latency_count += a["latency_count"]
-        row.latency_sum_ms += a["latency_sum_ms"]
+        for name in _SUMS:
+            if name == "cost_usd":
+                row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
+            else:
+                setattr(row, name, getattr(row, name) + a[name])
         row.latency_hist = histogram.merge(dict(row.latency_hist or {}), a["latency_hist"])
-    HourlyRollup.objects.bulk_create(new, batch_size=500)
-    HourlyRollup.objects.bulk_update(
-        changed,
-        [
-            "count",
-            "errors",
-            "input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "latency_count",
-            "latency_sum_ms",
-            "latency_hist",
-        ],
-        batch_size=500,
-    )
-    existing_daily = {
+    model.objects.bulk_create(new, batch_size=500)
+    model.objects.bulk_update(changed, [*_SUMS, "latency_hist"], batch_size=500)
+
+
+def _users_add_portable(org, users: dict) -> None:
+    if not users:
+        return
+    keys = sorted(users)
+    existing = {
         (r.user_ref, r.day): r
         for r in DailyUserRollup.objects.for_org(org).filter(
-            day__in={key[1] for key in daily_keys}, user_ref__in={key[0] for key in daily_keys}
+            day__in={key[1] for key in keys}, user_ref__in={key[0] for key in keys}
         )
     }
     new, changed = [], []
-    for key in daily_keys:
-        a = daily[key]
-        row = existing_daily.get(key)
+    for key in keys:
+        a = users[key]
+        row = existing.get(key)
         if row is None:
-            row = DailyUserRollup(
-                organization=org, user_ref=key[0], day=key[1], cost_usd=Decimal(0)
-            )
+            row = DailyUserRollup(organization=org, user_ref=key[0], day=key[1], cost_usd=0)
             new.append(row)
         else:
             changed.append(row)
@@ -526,9 +534,7 @@ def _rollups_add_portable(org, hourly, hourly_keys, daily, daily_keys) -> None:
         row.output_tokens += a["output_tokens"]
         row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
     DailyUserRollup.objects.bulk_create(new, batch_size=500)
-    DailyUserRollup.objects.bulk_update(
-        changed, ["count", "errors", "input_tokens", "output_tokens", "cost_usd"], batch_size=500
-    )
+    DailyUserRollup.objects.bulk_update(changed, list(_USER_SUMS), batch_size=500)
 
 
 # --- evidence and retention ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from llmops.traces import receivers
-from llmops.traces.models import DailyUserRollup, Generation, HourlyRollup
+from llmops.traces.models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
 
 from .conftest import item
 
@@ -229,6 +229,23 @@ def test_rollups_equal_aggregates_of_raw_rows(acme, ingest_key, post_batch):
         assert sum(r.cost_usd for r in rs) == sum(g.cost_usd for g in rows)
         assert sum(r.latency_sum_ms for r in rs) == sum(g.latency_ms for g in rows)
         assert sum(sum(r.latency_hist.values()) for r in rs) == len(rows)
+    # Daily rollups hold the same sums, histograms included.
+    days = DailyRollup.objects.filter(organization=acme.org)
+    assert sum(d.count for d in days) == 120
+    assert sum(d.cost_usd for d in days) == sum(g.cost_usd for g in raw)
+    for key in {(d.prompt_name, d.prompt_version, d.model_id, d.day) for d in days}:
+        hours = [
+            r
+            for r in rollups
+            if (r.prompt_name, r.prompt_version, r.model_id, r.hour.date()) == key
+        ]
+        (day,) = [d for d in days if (d.prompt_name, d.prompt_version, d.model_id, d.day) == key]
+        merged: dict = {}
+        for r in hours:
+            for k, v in r.latency_hist.items():
+                merged[k] = merged.get(k, 0) + v
+        assert day.latency_hist == merged
+        assert day.count == sum(r.count for r in hours)
     # The unique key treats "no prompt" as one key per model and hour.
     none_rows = rollups.filter(prompt_name__isnull=True)
     assert none_rows.count() == len({(r.model_id, r.hour) for r in none_rows})
