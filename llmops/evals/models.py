@@ -121,6 +121,13 @@ class EvalResult(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["run", "id"], name="evalresult_run_id")]
 
+    @property
+    def shown_input(self):
+        """The input as reported, else the input of the dataset case it ran."""
+        if self.input is not None or self.case_id is None:
+            return self.input
+        return self.case.input if self.case else None
+
 
 class EvalPolicy(models.Model):
     """Thresholds on named metrics (`[{"metric": "pass_rate", "op": ">=", "value": 0.9}]`),

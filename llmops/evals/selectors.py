@@ -80,7 +80,7 @@ def run_results(
     *, org, run: EvalRun, outcome: str = "", q: str = "", case=None
 ) -> QuerySet[EvalResult]:
     """A run's per-case results; outcome is passed | failed | error."""
-    qs = EvalResult.objects.for_org(org).filter(run=run)
+    qs = EvalResult.objects.for_org(org).filter(run=run).select_related("case")
     if outcome == "passed":
         qs = qs.filter(passed=True)
     elif outcome == "failed":
@@ -153,8 +153,14 @@ def run_compare(*, org, a: EvalRun, b: EvalRun) -> RunComparison:
         b=b,
         metrics=[MetricDelta(n, (a.metrics or {}).get(n), (b.metrics or {}).get(n)) for n in names],
     )
-    results_a = {_result_key(r): r for r in EvalResult.objects.filter(run=a).order_by("id")}
-    results_b = {_result_key(r): r for r in EvalResult.objects.filter(run=b).order_by("id")}
+    results_a = {
+        _result_key(r): r
+        for r in EvalResult.objects.filter(run=a).select_related("case").order_by("id")
+    }
+    results_b = {
+        _result_key(r): r
+        for r in EvalResult.objects.filter(run=b).select_related("case").order_by("id")
+    }
     for key, rb in results_b.items():
         ra = results_a.get(key)
         if ra is None:

@@ -79,3 +79,65 @@ def test_admin_approves_proposed_model_with_evidence_proposer_cannot(
     expect(page.get_by_test_id("model-status")).to_have_text("Proposed")
     shot("own-proposal-refused")
     assert ModelVersion.objects.get(pk=own.pk).status == "proposed"
+
+
+def test_evals_pages_runs_compare_and_dataset_import(e2e_world, page, login_as, shot):
+    from llmops.evals import services as evals
+
+    acme = e2e_world["acme"]
+    maint = acme.actor("maint1")
+    dataset = evals.dataset_create(actor=maint, name="Support golden set", tags=["support"])
+    cases = evals.cases_bulk_create(
+        actor=maint,
+        dataset=dataset,
+        cases=[
+            {"input": {"question": f"Question {i}?"}, "expected": f"Answer {i}"} for i in range(4)
+        ],
+    )
+    before = evals.run_create(
+        actor=maint,
+        tool="promptfoo",
+        dataset=dataset,
+        model_id="gpt-4o-2024-08-06",
+        results=[{"case": c.pk, "passed": True, "output": "fine"} for c in cases],
+    )
+    after = evals.run_create(
+        actor=maint,
+        tool="promptfoo",
+        dataset=dataset,
+        model_id="gpt-4o-2024-08-06",
+        results=[
+            {
+                "case": c.pk,
+                "passed": i != 2,
+                "output": "<img src=x onerror=alert(1)>",
+                "reason": "too vague" if i == 2 else "",
+            }
+            for i, c in enumerate(cases)
+        ],
+    )
+    login_as("acme-maint1")
+    page.goto("/o/acme/evals/")
+    expect(page.get_by_test_id(f"run-{after.pk}")).to_contain_text("fails")
+    shot("runs")
+    page.get_by_role("link", name=f"Run {after.pk}").click()
+    expect(page.get_by_test_id("verdict")).to_contain_text("fails")
+    expect(page.get_by_test_id("checks")).to_contain_text("pass_rate = 0.75 fails >= 0.9")
+    shot("run-detail")
+    page.select_option("#outcome-filter", "failed")
+    expect(page.get_by_test_id("results")).to_contain_text("too vague")
+    shot("run-detail-failed-only")
+
+    page.goto(f"/o/acme/evals/compare/?a={before.pk}&b={after.pk}")
+    expect(page.get_by_test_id("flipped-to-fail")).to_contain_text("Question 2?")
+    shot("compare")
+
+    page.goto(f"/o/acme/evals/datasets/{dataset.pk}/")
+    page.fill(
+        "#id_text",
+        '{"input": {"question": "Refund after 31 days?"}, "criteria": "declines politely"}',
+    )
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator(".flash-success")).to_contain_text("Imported 1 case")
+    expect(page.get_by_test_id("case-table")).to_contain_text("Refund after 31 days?")
+    shot("dataset-detail")
