@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -241,15 +241,21 @@ def model_propose(*, actor: Actor, **fields) -> ModelVersion:
         )
     authors = actor.author_user_ids()
     requested_by_id = next(iter(authors)) if authors else None
-    model = ModelVersion.objects.create(
-        organization=actor.org,
-        requested_by_id=requested_by_id,
-        requested_by_label=actor.label[:200],
-        status=Status.PROPOSED,
-        status_changed_at=timezone.now(),
-        is_floating=is_floating_model_id(clean["model_id"]),
-        **clean,
-    )
+    try:
+        with transaction.atomic():  # a concurrent proposal of the same id loses cleanly
+            model = ModelVersion.objects.create(
+                organization=actor.org,
+                requested_by_id=requested_by_id,
+                requested_by_label=actor.label[:200],
+                status=Status.PROPOSED,
+                status_changed_at=timezone.now(),
+                is_floating=is_floating_model_id(clean["model_id"]),
+                **clean,
+            )
+    except IntegrityError:
+        raise InvalidInput(
+            f"Model '{clean['model_id']}' is already in the catalog.", field="model_id"
+        )
     ModelDecision.objects.create(
         organization=actor.org,
         model_version=model,

@@ -65,12 +65,16 @@ def dataset_create(*, actor: Actor, name: str, description: str = "", tags=()) -
         raise InvalidInput("Names are at most 200 characters.", field="name")
     if EvalDataset.objects.for_org(actor.org).filter(name=name).exists():
         raise InvalidInput(f"A dataset named '{name}' already exists.", field="name")
-    dataset = EvalDataset.objects.create(
-        organization=actor.org,
-        name=name,
-        description=description or "",
-        tags=_tags(list(tags) if isinstance(tags, tuple) else tags, "tags"),
-    )
+    try:
+        with transaction.atomic():  # a concurrent create of the same name loses cleanly
+            dataset = EvalDataset.objects.create(
+                organization=actor.org,
+                name=name,
+                description=description or "",
+                tags=_tags(list(tags) if isinstance(tags, tuple) else tags, "tags"),
+            )
+    except IntegrityError:
+        raise InvalidInput(f"A dataset named '{name}' already exists.", field="name")
     audit_record(actor=actor, action="eval.dataset_created", target=dataset, details={"name": name})
     return dataset
 
