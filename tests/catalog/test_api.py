@@ -238,3 +238,25 @@ def test_attach_evidence_endpoint(ci, acme):
     assert run["evidence"] is None
     r = ci.post(f"/api/v1/models/{model['id']}/evidence", {"run": run["id"]}, format="json")
     assert r.status_code == 201 and r.json()["passed"] is True
+
+
+def test_decision_validation_and_break_glass_by_personal_key(ci, admin_api, acme):
+    from llmops.audit.models import AuditEvent
+
+    model = propose(ci).json()
+    url = f"/api/v1/models/{model['id']}/decision"
+    r = admin_api.post(url, {"decision": "maybe"}, format="json")
+    assert r.status_code == 400 and "decision" in r.json()["error"]["details"]["fields"]
+    r = admin_api.post(
+        url,
+        {"decision": "approve", "break_glass_reason": "Launch blocked; evals run tonight."},
+        format="json",
+    )
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["status"] == "approved" and body["break_glass_used"] is True
+    assert body["decisions"][0]["break_glass_reason"] == "Launch blocked; evals run tonight."
+    event = AuditEvent.objects.get(action="model.approved")
+    assert event.details["break_glass"] is True and "via key" in event.actor_label
+    r = admin_api.post(url, {"decision": "reject"}, format="json")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
