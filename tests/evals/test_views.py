@@ -163,3 +163,9 @@ def test_list_pages_query_counts_are_flat(acme, login, django_assert_max_num_que
         assert client.get(url("runs", acme)).status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get(url("datasets", acme)).status_code == 200
+
+
+def test_home_cards(acme, login):
+    services.run_create(actor=acme.actor("maint1"), tool="custom", results=[{"passed": True}])
+    html = login(acme.users["viewer"]).get(f"/o/{acme.org.slug}/").content.decode()
+    assert "eval runs uploaded in the last 7 days" in html and "usable model versions" in html
