@@ -4,6 +4,7 @@ last step inside its transaction, so the chain lock is held only briefly."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -16,9 +17,29 @@ from .chain import GENESIS, event_hash
 from .models import AuditEvent, ChainHead
 
 
+def _stable(value):
+    """A JSON value that reads back identically from every database: PostgreSQL's jsonb
+    keeps numbers as numerics, so a float like 1e+20 comes back as the integer
+    100000000000000000000 (its hash would no longer match); it refuses NaN, infinities
+    and NUL characters."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value.is_integer() and abs(value) >= 1e16:
+            return int(value)
+        return value
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    if isinstance(value, dict):
+        return {_stable(k): _stable(v) for k, v in value.items()}
+    return value
+
+
 def _normalise(details: dict | None) -> dict:
     # Store exactly what will be hashed: JSON-native values only.
-    return json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder, sort_keys=True))
+    return _stable(json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder, sort_keys=True)))
 
 
 def _target(target: Any) -> tuple[str, str, str]:

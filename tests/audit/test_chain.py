@@ -108,9 +108,19 @@ def test_details_are_stored_as_hashed(acme, globex):
                 "amount": decimal.Decimal("1.50"),
                 "id": uuid.UUID(int=7),
                 "nested": {"b": [1, 2.5, None, True], "a": "ünïcode ✓"},
+                # jsonb keeps numerics: these must read back as they were hashed.
+                "big": 1e20,
+                "bigger": 1.5e300,
+                "tiny": 1e-7,
+                "third": 0.30000000000000004,
+                "nan": float("nan"),
+                "inf": float("-inf"),
+                "nul": "a\x00b",
             },
         )
     assert verify_org(acme.org.pk).ok
+    stored = AuditEvent.objects.get(organization=acme.org, action="test.values").details
+    assert stored["big"] == 10**20 and stored["nan"] == "nan" and stored["nul"] == "ab"
 
 
 def test_verify_intact_exit_0_and_heads(acme, globex):
