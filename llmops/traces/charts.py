@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 WIDTH = 720
 HEIGHT = 160
-PAD_LEFT = 48
+PAD_LEFT = 64
 PAD_BOTTOM = 20
 PAD_TOP = 8
 

@@ -76,6 +76,11 @@ def _plan(rng: random.Random, now):
             if name == "summarize-ticket" and rng.random() < 0.5:
                 model = HAIKU
             yield ts, name, version, model, {}
+    # Error spike: gpt-4o rate-limits three days ago and clients retry into it.
+    outage = _error_spike_start(now)
+    for i in range(160):
+        ts = outage + timedelta(seconds=i * 120)
+        yield ts, "support-reply", 2, GPT4O, {"fail": True}
     # Cost spike: one end user hammers the long-context path five days ago.
     spike = now - timedelta(days=5, hours=3)
     for i in range(250):
@@ -89,16 +94,19 @@ def _plan(rng: random.Random, now):
         )
 
 
+def _error_spike_start(now):
+    return (now - timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+
+
 def seed(*, org, users, stdout) -> None:
     rng = random.Random(f"traces-{org.slug}")
     now = timezone.now() - timedelta(minutes=1)
     catalog = models_by_model_ids(org=org, model_ids=list(FALLBACK_PRICES))
-    error_spike = now - timedelta(days=3)
-    error_spike = error_spike.replace(hour=13, minute=0, second=0, microsecond=0)
+    error_spike = _error_spike_start(now)
     items = []
     for n, (ts, name, version, model, extra) in enumerate(_plan(rng, now)):
-        in_spike = model == GPT4O and error_spike <= ts < error_spike + timedelta(hours=4)
-        failed = rng.random() < (0.45 if in_spike else 0.02)
+        in_spike = model == GPT4O and error_spike <= ts < error_spike + timedelta(hours=6)
+        failed = extra.get("fail") or rng.random() < (0.65 if in_spike else 0.02)
         q = rng.randrange(len(QUESTIONS))
         if name == "summarize-ticket":
             output = rng.choice(SUMMARIES)

@@ -128,6 +128,18 @@ class _Acc:
         for k, v in r["latency_hist"].items():
             hist[k] = hist.get(k, 0) + v
 
+    def merge(self, other: _Acc) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.cost += other.cost
+        self.lat_n += other.lat_n
+        self.lat_sum += other.lat_sum
+        self.tin += other.tin
+        self.tout += other.tout
+        hist = self.hist
+        for k, v in other.hist.items():
+            hist[k] = hist.get(k, 0) + v
+
     def result(self) -> dict:
         p50, p95, p99 = histogram.percentiles(self.hist, (0.5, 0.95, 0.99))
         count = self.count
@@ -235,7 +247,7 @@ def rollup_series(
     return series_from_rows(rows, since=since, until=until, step=step)
 
 
-def _group(rows: list[dict], key) -> list[dict]:
+def _accumulate(rows: list[dict], key) -> dict:
     groups: dict = {}
     for r in rows:
         k = key(r)
@@ -243,13 +255,47 @@ def _group(rows: list[dict], key) -> list[dict]:
         if acc is None:
             acc = groups[k] = _Acc()
         acc.add(r)
+    return groups
+
+
+def _regroup(accs: dict, key) -> dict:
+    """Merge accumulators under a coarser key (30 merges instead of a pass over rows)."""
+    groups: dict = {}
+    for k, acc in accs.items():
+        g = key(k)
+        target = groups.get(g)
+        if target is None:
+            target = groups[g] = _Acc()
+        target.merge(acc)
+    return groups
+
+
+def _results(accs: dict) -> list[dict]:
     out = []
-    for k, acc in groups.items():
+    for k, acc in accs.items():
         s = acc.result()
         s["key"] = k
         out.append(s)
     out.sort(key=lambda s: -s["count"])
     return out
+
+
+def _group(rows: list[dict], key) -> list[dict]:
+    return _results(_accumulate(rows, key))
+
+
+def figures_by_key(rows: list[dict]) -> dict:
+    """One pass over rollup rows: totals, by prompt version and by model."""
+    by_key = _accumulate(rows, lambda r: (r["prompt_name"], r["prompt_version"], r["model_id"]))
+    total = _Acc()
+    for acc in by_key.values():
+        total.merge(acc)
+    versions = {k: a for k, a in by_key.items() if k[0] is not None}
+    return {
+        "summary": total.result(),
+        "by_version": _results(_regroup(versions, lambda k: (k[0], k[1]))),
+        "by_model": _results(_regroup(by_key, lambda k: k[2])),
+    }
 
 
 def top_spenders(*, org, since: datetime, limit: int = 10) -> list[dict]:
@@ -269,19 +315,22 @@ def top_spenders(*, org, since: datetime, limit: int = 10) -> list[dict]:
     )
 
 
-def dashboard(*, org, window: str, now: datetime) -> dict:
-    """Everything the production dashboard shows, from one rollup query (plus top spenders)."""
+def window_since(window: str, now: datetime) -> datetime:
+    """Start of a dashboard window: 24 h from the hour, 7 d and 30 d from whole UTC days."""
     if window not in WINDOWS:
         raise InvalidInput("window must be one of 24h, 7d, 30d.", field="window")
-    step = "hour" if window == "24h" else "day"
     since = now - WINDOWS[window]
-    if step == "day":
-        since = _floor_day(since)
+    return since if window == "24h" else _floor_day(since)
+
+
+def dashboard(*, org, window: str, now: datetime, with_spenders: bool = True) -> dict:
+    """Everything the production dashboard shows, from one rollup query (plus top spenders,
+    a second query the page loads after the figures)."""
+    since = window_since(window, now)
+    step = "hour" if window == "24h" else "day"
     rows = rollup_rows(org=org, since=since, until=now, grain=step)
-    by_version = _group(
-        [r for r in rows if r["prompt_name"] is not None],
-        lambda r: (r["prompt_name"], r["prompt_version"]),
-    )
+    figures = figures_by_key(rows)
+    by_version = figures["by_version"]
     pairs = {s["key"] for s in by_version}
     unknown = unregistered_prompt_versions(org=org, pairs=pairs)
     for s in by_version:
@@ -290,14 +339,14 @@ def dashboard(*, org, window: str, now: datetime) -> dict:
         "since": since,
         "window": window,
         "step": step,
-        "summary": summarize(rows),
+        "summary": figures["summary"],
         "series": series_from_rows(rows, since=since, until=now, step=step),
         "by_version": by_version,
-        "by_model": _group(rows, lambda r: r["model_id"]),
+        "by_model": figures["by_model"],
         "unregistered": sorted(unknown) if unknown else [],
         "resolver_known": unknown is not None,
         "unversioned_count": sum(r["count"] for r in rows if r["prompt_name"] is None),
-        "top_spenders": top_spenders(org=org, since=since),
+        "top_spenders": top_spenders(org=org, since=since) if with_spenders else None,
     }
 
 

@@ -80,12 +80,40 @@ class DashboardView(OrgMixin, TemplateView):
     template_name = "traces/dashboard.html"
     action = "generation.view"
 
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("panel") == "spenders":
+            # The top-spenders panel (htmx loads it after the figures; a link without JS).
+            window = request.GET.get("window", "7d")
+            if window not in selectors.WINDOWS:
+                window = "7d"
+            since = selectors.window_since(window, timezone.now())
+            ctx = self.get_base_context(
+                window=window, spenders=selectors.top_spenders(org=self.org, since=since)
+            )
+            return self.render_to_response(ctx, template="traces/dashboard.html#top-spenders")
+        return super().get(request, *args, **kwargs)
+
+    def get_base_context(self, **kwargs):
+        return super().get_context_data(**kwargs)
+
+    def render_to_response(self, context, template=None, **kwargs):
+        if template is not None:
+            from django.shortcuts import render
+
+            return render(self.request, template, context)
+        return super().render_to_response(context, **kwargs)
+
     def get_context_data(self, **kwargs):
         window = self.request.GET.get("window", "7d")
         if window not in selectors.WINDOWS:
             window = "7d"
         now = timezone.now()
-        data = selectors.dashboard(org=self.org, window=window, now=now)
+        data = selectors.dashboard(
+            org=self.org,
+            window=window,
+            now=now,
+            with_spenders=bool(self.request.GET.get("spenders")),
+        )
         fmt_label = "%H:%M" if data["step"] == "hour" else "%b %d"
         series = data["series"]
         labels = [s["start"].strftime(fmt_label) for s in series]
@@ -143,6 +171,7 @@ class DashboardView(OrgMixin, TemplateView):
             sel_a=f"{a[0]}:{a[1]}" if a else "",
             sel_b=f"{b[0]}:{b[1]}" if b else "",
             kpis=_kpis(data["summary"]),
+            spenders=data["top_spenders"],
             **kwargs,
         )
 

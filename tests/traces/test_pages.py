@@ -76,7 +76,13 @@ def test_dashboard_shows_figures_by_version_and_model(acme, login, no_resolvers)
     assert "support-reply v1" in html and "support-reply v2" in html
     assert "gpt-4o-2024-08-06" in html
     assert "<title" in html and "<svg" in html
-    assert "heavy-user" in html  # top spenders
+    # Top spenders load after the figures: htmx fetches the panel, a plain link without JS.
+    assert "heavy-user" not in html
+    assert 'hx-get="?window=24h&amp;panel=spenders"' in html
+    panel = client.get("/o/acme/dashboard/?window=24h&panel=spenders", HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200
+    assert b"heavy-user" in panel.content and b"<html" not in panel.content
+    assert b"heavy-user" in client.get("/o/acme/dashboard/?window=24h&spenders=1").content
     assert 'data-testid="compare"' in html  # default comparison of the two newest versions
     assert "25.0%" in html  # v2 error rate
     assert "unregistered" not in html.lower().split("<h2")[0]  # no resolver: no finding
