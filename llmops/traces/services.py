@@ -271,8 +271,10 @@ def _insert_postgres(rows: list[dict]) -> dict[str, int]:
             )
             # Known to exist once this transaction commits (a rollback drops it again).
             transaction.on_commit(lambda: _temp_table_sessions.add(session))
-        # Empty already after any commit; emptied here too for nested (test) transactions.
-        cursor.execute("TRUNCATE traces_generation_in")
+        if connection.savepoint_ids:
+            # ON COMMIT DELETE ROWS empties it at every commit; inside an outer transaction
+            # (tests, a caller's atomic block) an earlier batch may still be there.
+            cursor.execute("TRUNCATE traces_generation_in")
         with raw.copy(f"COPY traces_generation_in ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(
@@ -385,20 +387,20 @@ def _aggregate(rows: list[dict]) -> tuple[dict, dict, dict]:
     return hourly, daily, users
 
 
-# Each upsert is one statement over arrays (unnest), so a batch with many keys costs no
-# per-row SQL; WITH ORDINALITY + ORDER BY keeps the fixed key order for row locks.
+# Each upsert is one statement over the batch's keys sent as one JSON array (decoded by
+# jsonb_to_recordset), so many keys cost no per-row SQL; ORDER BY ord keeps the fixed key
+# order for row locks.
 _ROLLUP_UPSERT = """
 INSERT INTO {table} AS r (organization_id, prompt_name, prompt_version, model_id,
     {period}, count, errors, input_tokens, output_tokens, cost_usd, latency_count,
     latency_sum_ms, latency_hist)
 SELECT %s, u.prompt_name, u.prompt_version, u.model_id, u.period, u.count, u.errors,
     u.input_tokens, u.output_tokens, u.cost_usd, u.latency_count, u.latency_sum_ms,
-    u.latency_hist::jsonb
-FROM unnest(%s::text[], %s::integer[], %s::text[], %s::{period_type}[], %s::bigint[],
-    %s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::bigint[], %s::bigint[],
-    %s::text[])
-    WITH ORDINALITY AS u(prompt_name, prompt_version, model_id, period, count, errors,
-        input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms, latency_hist, ord)
+    u.latency_hist
+FROM jsonb_to_recordset(%s::jsonb) AS u(ord integer, prompt_name text, prompt_version integer,
+    model_id text, period {period_type}, count bigint, errors bigint, input_tokens bigint,
+    output_tokens bigint, cost_usd numeric, latency_count bigint, latency_sum_ms bigint,
+    latency_hist jsonb)
 ORDER BY u.ord
 ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, {period}) DO UPDATE SET
     count = r.count + EXCLUDED.count,
@@ -430,9 +432,8 @@ _USER_UPSERT = """
 INSERT INTO traces_dailyuserrollup AS r (organization_id, user_ref, day, count, errors,
     input_tokens, output_tokens, cost_usd)
 SELECT %s, u.user_ref, u.day, u.count, u.errors, u.input_tokens, u.output_tokens, u.cost_usd
-FROM unnest(%s::text[], %s::date[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-    %s::numeric[])
-    WITH ORDINALITY AS u(user_ref, day, count, errors, input_tokens, output_tokens, cost_usd, ord)
+FROM jsonb_to_recordset(%s::jsonb) AS u(ord integer, user_ref text, day date, count bigint,
+    errors bigint, input_tokens bigint, output_tokens bigint, cost_usd numeric)
 ORDER BY u.ord
 ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
     count = r.count + EXCLUDED.count,
@@ -458,15 +459,28 @@ def rollups_add(*, org, rows: list[dict]) -> None:
             keys = sorted(aggs, key=_key_order)
             if not keys:
                 continue
-            columns = [[key[i] for key in keys] for i in range(4)]
-            columns += [[aggs[key][name] for key in keys] for name in _SUMS]
-            columns.append([_json_text(dict(aggs[key]["latency_hist"])) for key in keys])
-            cursor.execute(sql, [org.pk, *columns])
+            payload = []
+            for ord_, key in enumerate(keys):
+                a = aggs[key]
+                payload.append(
+                    {
+                        "ord": ord_,
+                        "prompt_name": key[0],
+                        "prompt_version": key[1],
+                        "model_id": key[2],
+                        "period": key[3],
+                        **{name: a[name] for name in _SUMS},
+                        "latency_hist": a["latency_hist"],
+                    }
+                )
+            cursor.execute(sql, [org.pk, _json_text(payload)])
         keys = sorted(users)
         if keys:
-            columns = [[key[i] for key in keys] for i in range(2)]
-            columns += [[users[key][name] for key in keys] for name in _USER_SUMS]
-            cursor.execute(_USER_UPSERT, [org.pk, *columns])
+            payload = [
+                {"ord": i, "user_ref": key[0], "day": key[1], **users[key]}
+                for i, key in enumerate(keys)
+            ]
+            cursor.execute(_USER_UPSERT, [org.pk, _json_text(payload)])
 
 
 def _rollups_add_portable(org, model, period: str, aggs: dict) -> None:
