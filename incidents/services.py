@@ -802,23 +802,31 @@ def alert_receive(
 # ---------------------------------------------------------------------------- evidence
 
 
+def _url(url_name: str, /, **kwargs) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse(url_name, kwargs=kwargs)
+    except NoReverseMatch:
+        return ""
+
+
 def _evidence_fields(kind: str, obj: Any) -> dict:
     """What to keep of a cited object: label, link, the keys conditions match on."""
-    org_slug = obj.organization.slug if hasattr(obj, "organization") else ""
+    slug = obj.organization.slug
     if kind == Evidence.Kind.GENERATION:
-        prompt_name = getattr(obj, "prompt_name", "") or ""
         return {
-            "ref": str(getattr(obj, "external_id", "") or obj.pk),
-            "label": f"Generation {getattr(obj, 'external_id', obj.pk)}",
-            "url": "",
-            "model_id": str(getattr(obj, "model_id", "") or "")[:200],
-            "prompt_name": prompt_name[:200],
+            "ref": str(obj.external_id),
+            "label": f"Generation {obj.external_id}",
+            "url": _url("traces:generation", org_slug=slug, pk=obj.pk),
+            "model_id": (obj.model_id or "")[:200],
+            "prompt_name": (obj.prompt_name or "")[:200],
         }
     if kind == Evidence.Kind.MODEL_VERSION:
         return {
             "ref": str(obj.pk),
             "label": f"Model {obj.model_id}",
-            "url": f"/o/{org_slug}/models/{obj.pk}/",
+            "url": _url("catalog:detail", org_slug=slug, pk=obj.pk),
             "model_id": obj.model_id,
             "prompt_name": "",
         }
@@ -827,7 +835,7 @@ def _evidence_fields(kind: str, obj: Any) -> dict:
         return {
             "ref": str(obj.pk),
             "label": f"Prompt {prompt.name} v{obj.number}",
-            "url": f"/o/{org_slug}/prompts/{prompt.name}/versions/{obj.number}/",
+            "url": _url("prompts:version", org_slug=slug, name=prompt.name, number=obj.number),
             "model_id": getattr(obj.model, "model_id", "")[:200],
             "prompt_name": prompt.name,
         }
@@ -836,7 +844,7 @@ def _evidence_fields(kind: str, obj: Any) -> dict:
         return {
             "ref": str(obj.pk),
             "label": f"Review {obj.pk}" + (f" by {reviewer.get_username()}" if reviewer else ""),
-            "url": "",
+            "url": _url("reviews:item", org_slug=slug, queue_id=obj.queue_id, item_id=obj.item_id),
             "model_id": "",
             "prompt_name": "",
         }

@@ -207,6 +207,10 @@ def test_escalate_from_review(acme, login):
     kinds = set(incident.evidence.values_list("kind", flat=True))
     assert kinds == {"generation", "review"}
     snap = incident.evidence.get(kind="generation")
+    assert snap.url == f"/o/acme/generations/{generation.pk}/"
+    assert incident.evidence.get(kind="review").url == (
+        f"/o/acme/reviews/{item.queue_id}/items/{item.pk}/"
+    )
     assert snap.snapshot["output"].startswith("Yes, refunds") and len(snap.snapshot_hash) == 64
     generation.refresh_from_db()
     assert generation.pinned  # retention keeps it

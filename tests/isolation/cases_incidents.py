@@ -24,10 +24,31 @@ def build(acme, globex):
         services.action_item_create(
             actor=m, incident=world.objects["incident"], title=f"{slug} secret action"
         )
+    acme.objects["review_item"] = _queue_item(acme)
     # acme's incident number that globex lacks, so a leak cannot hide behind globex's own.
     for _ in range(3):
         services.incident_open(actor=acme.actor("maint1"), title="acme extra", category="other")
     acme.objects["only_acme_number"] = 4
+
+
+def _queue_item(world):
+    """A generation sampled into a queue, for the escalate-from-review page."""
+    from django.utils import timezone
+
+    from llmops.traces.models import Generation
+    from reviews.models import QueueItem, ReviewQueue
+
+    now = timezone.now()
+    generation = Generation.objects.create(
+        organization=world.org,
+        external_id=f"{world.org.slug}-incident-gen",
+        created_at=now,
+        ingested_at=now,
+        model_id="m-20250101",
+        output="acme secret output",
+    )
+    queue = ReviewQueue.objects.create(organization=world.org, name="acme incident queue")
+    return QueueItem.objects.create(organization=world.org, queue=queue, generation=generation)
 
 
 def _incident_number(a):
@@ -43,11 +64,11 @@ register(
         kind="create",
         data=lambda a: {"title": "globex", "category": "other"},
     ),
-    Case("incidents:from_review", kwargs=lambda a: {"item_id": 999999}),
+    Case("incidents:from_review", kwargs=lambda a: {"item_id": a.review_item.pk}),
     Case(
         "incidents:from_review",
         "post",
-        kwargs=lambda a: {"item_id": 999999},
+        kwargs=lambda a: {"item_id": a.review_item.pk},
         data=lambda a: {"title": "x", "category": "other"},
     ),
     Case("incidents:detail", kwargs=_incident_number),
