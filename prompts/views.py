@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from llmops.catalog.selectors import model_list
-from llmops.common.errors import InvalidInput
+from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals.models import EvalPolicy
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.policy import can
@@ -31,6 +31,14 @@ LABEL_STATES = [
     ("in_review", "Has a version in review"),
     ("at_risk", "Model at risk"),
 ]
+
+
+def _posted_id(request, field: str) -> int:
+    """A posted row id; anything malformed is a 404, like an id that does not exist."""
+    try:
+        return int(request.POST.get(field, ""))
+    except ValueError:
+        raise NotFound("No such record.")
 
 
 def _form_error(form, exc: InvalidInput) -> None:
@@ -174,7 +182,7 @@ class PromptDetailView(PromptMixin, TemplateView):
                 return self.render_to_response(self.get_context_data(owner_form=form))
             messages.success(request, "Owners updated.")
         elif op == "protect":
-            label = prompt.labels.get(pk=int(request.POST.get("label", 0)))
+            label = prompt.labels.get(pk=_posted_id(request, "label"))
             protected = request.POST.get("protected") == "1"
             services.label_set_protected(actor=self.actor, label=label, protected=protected)
             messages.success(
@@ -267,7 +275,7 @@ class VersionView(PromptMixin, TemplateView):
             messages.success(request, f"v{version.number} withdrawn.")
         elif op == "retract":
             approval = Approval.objects.for_org(self.org).get(
-                pk=int(request.POST.get("approval", 0)), version=version
+                pk=_posted_id(request, "approval"), version=version
             )
             services.approval_retract(actor=self.actor, approval=approval)
             messages.success(request, "Your decision was retracted.")

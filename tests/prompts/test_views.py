@@ -265,3 +265,18 @@ def test_home_card_and_nav(acme, login, prompt):
 @pytest.mark.parametrize("page", ["detail", "propose", "deploy", "diff"])
 def test_unknown_prompt_is_404(acme, login, page, model):
     assert login(acme.users["admin"]).get(url(page, acme, name="missing")).status_code == 404
+
+
+def test_malformed_posted_ids_are_404(acme, login, prompt):
+    propose(acme, prompt)
+    c = login(acme.users["admin"])
+    r = c.post(url("detail", acme, name=prompt.name), {"op": "protect", "label": "x"})
+    assert r.status_code == 404
+    r = c.post(
+        url("version", acme, name=prompt.name, number=1), {"op": "retract", "approval": "1;"}
+    )
+    assert r.status_code == 404
+    r = c.post(
+        url("version", acme, name=prompt.name, number=1), {"op": "retract", "approval": "999"}
+    )
+    assert r.status_code == 404
