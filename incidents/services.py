@@ -36,6 +36,7 @@ from llmops.tenancy.policy import can
 from llmops.tenancy.selectors import admins_of
 
 from .models import (
+    ENDED_STATUSES,
     OPEN_STATUSES,
     POSTMORTEM_TEMPLATE,
     SERIOUS_REPORT_DAYS,
@@ -263,6 +264,14 @@ def snapshot_of(obj: Any) -> dict:
 def snapshot_hash(snapshot: dict) -> str:
     canonical = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _not_ended(incident: Incident) -> None:
+    if incident.status in ENDED_STATUSES:
+        raise PolicyViolation(
+            f"incident_ended: {incident.ref} is {incident.status}; it can no longer change.",
+            details={"rule": "incident_ended"},
+        )
 
 
 def _locked(incident: Incident) -> Incident:
@@ -1197,6 +1206,7 @@ def incident_set_commander(*, actor: Actor, incident: Incident, user: Any) -> In
     _same_org(actor, incident)
     incident = _locked(incident)
     _require(actor, "incident.manage", incident)
+    _not_ended(incident)
     member = _member(incident.organization, user)
     if member is None:
         raise InvalidInput("Name the commander.", field="user")
@@ -1549,6 +1559,7 @@ def incident_suspend_model(*, actor: Actor, incident: Incident, model: Any, reas
     _same_org(actor, incident)
     incident = _locked(incident)
     _require(actor, "incident.manage", incident)
+    _not_ended(incident)
     if model is None or model.organization_id != incident.organization_id:
         raise NotFound("No such model version.")
     reason = _text(reason, field="reason", limit=MAX_NOTE, required=True)
@@ -1613,6 +1624,7 @@ def incident_rollback_prompt(
     _same_org(actor, incident)
     incident = _locked(incident)
     _require(actor, "incident.manage", incident)
+    _not_ended(incident)
     if prompt is None or prompt.organization_id != incident.organization_id:
         raise NotFound("No such prompt.")
     reason = _text(reason, field="reason", limit=MAX_NOTE, required=True)

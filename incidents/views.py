@@ -18,6 +18,7 @@ from llmops.tenancy.policy import can
 from . import charts, selectors, services
 from .forms import IncidentForm, RunbookForm, SeriousForm
 from .models import (
+    ENDED_STATUSES,
     OWASP_LLM_TOP10,
     POSTMORTEM_TEMPLATE,
     SERIOUS_REPORT_DAYS,
@@ -200,6 +201,7 @@ class IncidentDetailView(OrgMixin, TemplateView):
                 for to in incident.allowed_transitions
             ],
             "can_manage": manage,
+            "ended": incident.status in ENDED_STATUSES,
             "can_note": can(self.actor, "incident.open", incident),
             "can_break_glass": can(self.actor, "break_glass"),
             "severities": [s for s in Severity.choices],

@@ -224,3 +224,16 @@ def test_escalate_from_review_of_invisible_queue_is_404(acme, login):
     client = login(acme.users["reviewer2"])  # no grant on the queue
     u = reverse("incidents:from_review", kwargs={"org_slug": "acme", "item_id": item.pk})
     assert client.get(u).status_code == 404
+
+
+def test_quick_actions_refused_on_ended_incident(acme, open_incident):
+    model = make_model(acme, OLD_MODEL)
+    incident = open_incident()
+    services.incident_transition(actor=acme.actor("maint1"), incident=incident, to="cancelled")
+    with pytest.raises(PolicyViolation) as exc:
+        services.incident_suspend_model(
+            actor=acme.actor("admin"), incident=incident, model=model, reason="late"
+        )
+    assert exc.value.details["rule"] == "incident_ended"
+    model.refresh_from_db()
+    assert model.status == "approved"

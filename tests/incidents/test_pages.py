@@ -204,3 +204,14 @@ def test_detail_query_count_is_bounded(
 def test_api_schema_renders(acme, login):
     response = login(acme.users["admin"]).get("/api/schema/")
     assert response.status_code == 200 and b"/api/v1/incidents/alerts" in response.content
+
+
+def test_ended_incident_page_hides_actions_but_shows_clock(acme, login, open_incident):
+    incident = open_incident(severity="SEV1")
+    services.incident_mark_serious(actor=acme.actor("admin"), incident=incident, kind="death")
+    services.incident_transition(actor=acme.actor("maint1"), incident=incident, to="cancelled")
+    body = login(acme.users["maint1"]).get(url("detail", number=incident.number)).content
+    assert b"Quick actions" not in body and b"Take command" not in body
+    assert b'data-testid="report-due"' in body
+    viewer = login(acme.users["viewer"]).get(url("detail", number=incident.number)).content
+    assert b'data-testid="report-due"' in viewer and b"Mark as serious" not in viewer
