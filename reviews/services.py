@@ -5,13 +5,14 @@ SLA notices. One transaction per use case; governance changes are audited."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput, NotFound, NotPermitted, PolicyViolation
@@ -437,6 +438,71 @@ def _claim_candidate(queue: ReviewQueue, user, now: datetime) -> QueueItem | Non
     )
 
 
+# The hot path on PostgreSQL, one statement: pick the next item with SKIP LOCKED (the same
+# query `_claim_candidate` builds), count the claim on it and record the assignment.
+CLAIM_PG = """
+WITH picked AS (
+    SELECT i.id FROM reviews_queueitem i
+    WHERE i.queue_id = %(queue)s AND i.state = 'open'
+      AND i.reviews_done < i.reviews_needed - i.active_claims
+      AND NOT EXISTS (
+          SELECT 1 FROM reviews_assignment a WHERE a.item_id = i.id AND a.reviewer_id = %(user)s
+      )
+    ORDER BY i.priority DESC, i.created_at, i.id
+    LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+), bumped AS (
+    UPDATE reviews_queueitem q SET active_claims = q.active_claims + 1
+    FROM picked WHERE q.id = picked.id
+    RETURNING q.id, q.generation_id
+)
+INSERT INTO reviews_assignment
+    (organization_id, queue_id, item_id, reviewer_id, state, claimed_at, lease_expires_at,
+     skip_reason)
+SELECT %(org)s, %(queue)s, bumped.id, %(user)s, 'active', %(now)s, %(lease)s, ''
+FROM bumped
+RETURNING id, item_id, (SELECT generation_id FROM bumped)
+"""
+
+
+def _claim_pg(queue: ReviewQueue, user, now: datetime) -> Assignment | None:
+    lease = _lease(queue, now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLAIM_PG,
+            {
+                "queue": queue.pk,
+                "user": user.pk,
+                "org": queue.organization_id,
+                "now": now,
+                "lease": lease,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment_id, item_id, generation_id = row
+    # Only what the statement returned; other fields load on access (deferred).
+    item = QueueItem.from_db(
+        "default",
+        ["id", "organization_id", "queue_id", "generation_id"],
+        [item_id, queue.organization_id, queue.pk, generation_id],
+    )
+    item.queue = queue
+    assignment = Assignment(
+        pk=assignment_id,
+        organization_id=queue.organization_id,
+        queue=queue,
+        item=item,
+        reviewer_id=user.pk,
+        state=Assignment.State.ACTIVE,
+        claimed_at=now,
+        lease_expires_at=lease,
+    )
+    assignment._state.adding = False
+    return assignment
+
+
 def item_claim(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
     """The reviewer's next item in the queue, or None when nothing is left for them.
     A lease they still hold in the queue comes back first (renewed when it lapsed and was
@@ -448,16 +514,17 @@ def item_claim(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
         raise PolicyViolation("This queue is paused; an owner can reactivate it.")
     now = timezone.now()
     with transaction.atomic():
-        held = (
-            Assignment.objects.filter(queue_id=queue.pk, reviewer_id=user.pk, state="active")
-            .order_by("claimed_at", "id")
-            .first()
-        )
+        held = _held(queue, user)
         if held is not None:
             if held.lease_expires_at <= now:
                 held.lease_expires_at = _lease(queue, now)
                 Assignment.objects.filter(pk=held.pk).update(lease_expires_at=held.lease_expires_at)
             return held
+        if connection.vendor == "postgresql":
+            assignment = _claim_pg(queue, user, now)
+            if assignment is None and leases_sweep(now=now, queue=queue):
+                assignment = _claim_pg(queue, user, now)
+            return assignment
         item = _claim_candidate(queue, user, now)
         if item is None and leases_sweep(now=now, queue=queue):
             item = _claim_candidate(queue, user, now)
@@ -472,6 +539,7 @@ def item_claim(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
             lease_expires_at=_lease(queue, now),
         )
         QueueItem.objects.filter(pk=item.pk).update(active_claims=F("active_claims") + 1)
+        item.queue = queue  # callers go on to review it: no second fetch of the queue
         assignment.item = item
         return assignment
 
@@ -501,11 +569,54 @@ def leases_sweep(
         return len(rows)
 
 
+# The claim and review paths run for every item, so their lookups are plain SQL: the ORM
+# compiling these small queries cost more CPU than the database answering them.
+ASSIGNMENT_FIELDS = [
+    "id",
+    "organization_id",
+    "queue_id",
+    "item_id",
+    "reviewer_id",
+    "state",
+    "claimed_at",
+    "lease_expires_at",
+]
+_ASSIGNMENT_COLUMNS = ", ".join(ASSIGNMENT_FIELDS)
+
+
+def _assignment_row(sql: str, params: list) -> Assignment | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index in (6, 7):  # SQLite hands back naive UTC text for datetimes in raw queries
+        value = values[index]
+        if isinstance(value, str):
+            value = parse_datetime(value)
+        if value is not None and timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)
+        values[index] = value
+    return Assignment.from_db("default", ASSIGNMENT_FIELDS, values)
+
+
+def _held(queue: ReviewQueue, user) -> Assignment | None:
+    """The reviewer's live (or lapsed, unswept) lease in the queue, oldest first."""
+    return _assignment_row(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM reviews_assignment "
+        "WHERE queue_id = %s AND reviewer_id = %s AND state = 'active' "
+        "ORDER BY claimed_at, id LIMIT 1",
+        [queue.pk, user.pk],
+    )
+
+
 def _own_assignment(actor: Actor, item: QueueItem) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update()
-        .filter(item_id=item.pk, reviewer_id=actor.user.pk)
-        .first()
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    assignment = _assignment_row(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM reviews_assignment "
+        f"WHERE item_id = %s AND reviewer_id = %s{lock}",
+        [item.pk, actor.user.pk],
     )
     if assignment is None:
         raise PolicyViolation(
@@ -548,8 +659,8 @@ def review_submit(
             raise PolicyViolation(
                 "You gave this item back; it goes to another reviewer.", code="claim_released"
             )
-        locked = QueueItem.objects.select_for_update().get(pk=item.pk)
         if assignment.state == "expired":
+            locked = QueueItem.objects.select_for_update().get(pk=item.pk)
             if (
                 locked.state == "done"
                 or locked.reviews_done + locked.active_claims >= locked.reviews_needed
@@ -558,45 +669,62 @@ def review_submit(
                     "Your claim expired and the item was taken by someone else.",
                     code="claim_expired",
                 )
-            locked.active_claims += 1  # the slot is still free: take it back
+            # The slot is still free: take it back.
+            QueueItem.objects.filter(pk=item.pk).update(active_claims=F("active_claims") + 1)
         review = Review.objects.create(
             organization_id=item.organization_id,
             queue_id=queue.pk,
             item_id=item.pk,
-            assignment=assignment,
+            assignment_id=assignment.pk,
             reviewer_id=actor.user.pk,
             answers=clean,
             corrected_output=corrected_output,
             comment=comment,
             time_spent_ms=max(0, int((now - assignment.claimed_at).total_seconds() * 1000)),
         )
-        assignment.state = "submitted"
-        assignment.finished_at = now
-        assignment.save(update_fields=["state", "finished_at"])
-        locked.reviews_done += 1
-        locked.active_claims -= 1
-        update = ["reviews_done", "active_claims"]
-        if locked.reviews_done >= locked.reviews_needed:
-            locked.state = "done"
-            locked.completed_at = now
-            update += ["state", "completed_at"]
-            if locked.reviews_needed > 1:
-                answer_sets = list(
-                    Review.objects.filter(item_id=item.pk).values_list("answers", flat=True)
-                )
-                if agreement.disagreement(queue.rubric, answer_sets):
-                    locked.needs_adjudication = True
-                    update.append("needs_adjudication")
-        locked.save(update_fields=update)
-        _pin(item, queue)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE reviews_assignment SET state = 'submitted', finished_at = %s WHERE id = %s",
+                [now, assignment.pk],
+            )
+        assignment.state, assignment.finished_at = "submitted", now
+        state, needed, done = _count_review(item.pk, now)
+        if state == "done" and needed > 1:
+            answer_sets = list(
+                Review.objects.filter(item_id=item.pk).values_list("answers", flat=True)
+            )
+            if agreement.disagreement(queue.rubric, answer_sets):
+                QueueItem.objects.filter(pk=item.pk).update(needs_adjudication=True)
+        if done == 1:  # the first review makes the generation evidence
+            _pin(actor, item, queue)
     return review
 
 
-def _pin(item: QueueItem, queue: ReviewQueue) -> None:
+def _count_review(item_id: int, now: datetime) -> tuple[str, int, int]:
+    """Count one submitted review on the item and close it when it has all it needs, in one
+    statement (the claim path is hot): returns the item's state, reviews needed and done."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE reviews_queueitem
+            SET reviews_done = reviews_done + 1,
+                active_claims = active_claims - 1,
+                state = CASE WHEN reviews_done + 1 >= reviews_needed THEN 'done' ELSE state END,
+                completed_at = CASE WHEN reviews_done + 1 >= reviews_needed THEN %s
+                               ELSE completed_at END
+            WHERE id = %s
+            RETURNING state, reviews_needed, reviews_done
+            """,
+            [now, item_id],
+        )
+        return cursor.fetchone()
+
+
+def _pin(actor: Actor, item: QueueItem, queue: ReviewQueue) -> None:
     from llmops.traces.services import generation_pin
 
     generation_pin(
-        org=queue.organization,
+        org=actor.org,
         generation_ids=[item.generation_id],
         reason=f"reviewed: {queue.name}",
     )
