@@ -121,7 +121,7 @@ def _row(item: GenerationIn, *, org_id: int, now: datetime, models: dict) -> dic
         cost = _price(model, item.input_tokens, item.output_tokens)
         cost_source = "catalog" if cost is not None else ""
     output = item.output
-    output_is_json = not isinstance(output, str)
+    output_is_json = output is not None and not isinstance(output, str)
     return {
         "organization_id": org_id,
         "external_id": item.external_id,
@@ -133,7 +133,7 @@ def _row(item: GenerationIn, *, org_id: int, now: datetime, models: dict) -> dic
         "model_id": item.model,
         "model_version_id": model.pk if model is not None else None,
         "input": item.input,
-        "output": (_json_text(output) or "") if output_is_json else output,
+        "output": _json_text(output) if output_is_json else (output or ""),
         "output_is_json": output_is_json,
         "context": item.context,
         "tool_calls": item.tool_calls,

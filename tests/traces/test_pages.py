@@ -256,3 +256,26 @@ def test_nav_and_home_card(acme, login):
     html = login(acme.users["viewer"]).get("/o/acme/").content.decode()
     assert ">Production</a>" in html
     assert "requests in 24 h" in html
+
+
+def test_detail_links_to_prompt_version_and_catalog_model(acme, login):
+    from decimal import Decimal
+
+    from llmops.catalog.models import ModelVersion
+
+    mv = ModelVersion.objects.create(
+        organization=acme.org,
+        provider="anthropic",
+        model_id="claude-sonnet-4-5-20250929",
+        input_price_per_mtok=Decimal("3"),
+        output_price_per_mtok=Decimal("15"),
+        status="approved",
+    )
+    ingest(acme, [item("linked"), item("null-output", output=None)])
+    g = Generation.objects.get(external_id="linked")
+    html = login(acme.users["viewer"]).get(f"/o/acme/generations/{g.pk}/").content.decode()
+    assert 'href="/o/acme/prompts/support-reply/v/2/"' in html
+    assert f'href="/o/acme/models/{mv.pk}/"' in html
+    assert "$0.00600" in html  # priced from the catalog
+    empty = Generation.objects.get(external_id="null-output")
+    assert empty.output == "" and not empty.output_is_json
