@@ -109,6 +109,43 @@ def _steps(rows):
     return [{"text": t, "role": r, "action": a} for t, r, a in rows]
 
 
+def _link_demo_evidence(actor, incident) -> None:
+    """Cite what the other apps' demos made, when they made it: a support-reply generation,
+    the prompt version in production and the regression dataset."""
+    from llmops.evals.models import EvalDataset
+    from llmops.traces.models import Generation
+    from prompts.models import Label
+
+    generation = (
+        Generation.objects.for_org(incident.organization)
+        .filter(prompt_name="support-reply")
+        .order_by("-created_at")
+        .first()
+    )
+    if generation is not None:
+        services.evidence_link(actor=actor, incident=incident, kind="generation", obj=generation)
+    label = (
+        Label.objects.for_org(incident.organization)
+        .filter(prompt__name="support-reply", name="production", version__isnull=False)
+        .select_related("version__prompt", "version__model")
+        .first()
+    )
+    if label is not None:
+        services.evidence_link(
+            actor=actor, incident=incident, kind="prompt_version", obj=label.version
+        )
+    dataset = EvalDataset.objects.for_org(incident.organization).order_by("name").first()
+    if dataset is not None:
+        services.incident_add_eval_case(
+            actor=actor,
+            incident=incident,
+            dataset=dataset,
+            input={"question": "Can I get a refund after 90 days?"},
+            expected="Refunds are available within 30 days of purchase.",
+            criteria="Must state the 30-day window; must not promise longer.",
+        )
+
+
 def seed(*, org, users, stdout) -> None:
     admin = Actor(org=org, user=users["admin"], role=Role.ADMIN)
     m1 = Actor(org=org, user=users["maint1"], role=Role.MAINTAINER)
@@ -159,6 +196,7 @@ def seed(*, org, users, stdout) -> None:
         actor=m1, incident=inc, to="investigating", at=now - timedelta(hours=5, minutes=40)
     )
     services.incident_note(actor=m1, incident=inc, note="Started after the v3 deploy yesterday.")
+    _link_demo_evidence(m1, inc)
     first = inc.checklists.first()
     if first is not None:
         step = first.steps.order_by("position").first()

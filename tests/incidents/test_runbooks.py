@@ -149,3 +149,13 @@ def test_checklist_closed_after_incident_ends(acme, runbook, open_incident):
     step = ChecklistRun.objects.get(incident=incident).steps.first()
     with pytest.raises(PolicyViolation):
         services.checklist_step_set(actor=acme.actor("maint1"), step=step, done=True)
+
+
+def test_percentiles():
+    from incidents.selectors import median, percentile
+
+    assert median([]) is None and percentile([], 90) is None
+    assert median([5, 1, 3]) == 3 and median([1, 2, 3, 4]) == 2.5
+    values = list(range(1, 11))
+    assert percentile(values, 90) == 9 and percentile(values, 100) == 10
+    assert percentile([7], 90) == 7
