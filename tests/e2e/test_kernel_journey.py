@@ -35,9 +35,13 @@ def test_login_switch_org_key_once_role_change_audited(
     expect(page).to_have_url(re.compile(r"/o/globex/$"))
     expect(switcher.locator("summary")).to_have_text("Globex")
     shot("globex-home")
-    # A viewer in globex may not manage its keys.
-    response = page.goto("/o/globex/api-keys/")
-    assert response.status == 403
+    # A viewer in globex may not manage its members.
+    page.goto("/o/globex/members/")
+    expect(page.get_by_test_id("member-globex-admin")).to_be_visible()
+    expect(page.get_by_role("link", name="Change role or remove")).to_have_count(0)
+    shot("globex-members-as-viewer")
+    other = Membership.objects.get(user=globex.users["maint1"], organization=globex.org)
+    assert page.goto(f"/o/globex/members/{other.pk}/").status == 403
 
     # Back in acme as its admin: mint a machine key; it is shown once.
     page.goto("/o/acme/api-keys/")
