@@ -60,8 +60,12 @@ def audit_record(
     conn = transaction.get_connection()
     if not conn.in_atomic_block:
         raise RuntimeError("audit_record must be called inside the service's transaction")
-    head, _ = ChainHead.objects.get_or_create(organization_id=org.pk)
-    head = ChainHead.objects.select_for_update().get(pk=head.pk)
+    # Lock the chain head (one query on the usual path); the first event of an
+    # organization creates it, race-safe, then locks it.
+    head = ChainHead.objects.select_for_update().filter(organization_id=org.pk).first()
+    if head is None:
+        ChainHead.objects.get_or_create(organization_id=org.pk)
+        head = ChainHead.objects.select_for_update().get(organization_id=org.pk)
     target_type, target_id, target_label = _target(target)
     values = {
         "organization_id": org.pk,

@@ -291,3 +291,10 @@ def test_four_concurrent_writers_never_fork_the_chain():
     report = verify_org(acme.org.pk)
     assert report.ok and report.events == start + 100
     assert verify()[0] == 0
+
+
+def test_an_append_costs_three_queries(acme, globex, django_assert_num_queries):
+    actor = Actor.system_for(acme.org)
+    with transaction.atomic():
+        with django_assert_num_queries(3):  # lock the head, insert, move the head
+            audit_record(actor=actor, action="test.cost")

@@ -298,3 +298,26 @@ def test_api_crash_is_a_json_500(db, settings):
     response = middleware(RequestFactory().get("/api/v1/me"))
     assert response.status_code == 500
     assert json.loads(response.content)["error"]["code"] == "server_error"
+
+
+def test_one_json_line_per_task(caplog):
+    from celery import signals
+
+    from llmops.common.logging import connect_task_logging
+
+    connect_task_logging()
+    connect_task_logging()  # idempotent: still one line per task
+
+    class FakeTask:
+        name = "llmops.notify.tasks.deliver"
+
+    caplog.set_level(logging.INFO, logger="llmops.task")
+    signals.task_prerun.send(sender=FakeTask, task_id="t-1", task=FakeTask)
+    signals.task_postrun.send(sender=FakeTask, task_id="t-1", task=FakeTask, state="SUCCESS")
+    lines = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "llmops.task"
+    ]
+    assert len(lines) == 1
+    (line,) = lines
+    assert line["task_id"] == "t-1" and line["task"] == "llmops.notify.tasks.deliver"
+    assert line["state"] == "SUCCESS" and isinstance(line["duration_ms"], float)
