@@ -9,6 +9,8 @@ import json
 
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +24,7 @@ from . import selectors, services
 from .models import QueueItem
 
 
-class QueueOut(serializers.Serializer):
+class ReviewQueueOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     instructions = serializers.CharField()
@@ -35,7 +37,7 @@ class QueueOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class QueueIn(serializers.Serializer):
+class ReviewQueueIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     rubric = serializers.JSONField(required=False)
@@ -46,7 +48,7 @@ class QueueIn(serializers.Serializer):
     active = serializers.BooleanField(required=False, default=True)
 
 
-class ReviewIn(serializers.Serializer):
+class QueueReviewIn(serializers.Serializer):
     answers = serializers.JSONField()
     corrected_output = serializers.CharField(required=False, allow_blank=True, default="")
     comment = serializers.CharField(required=False, allow_blank=True, default="")
@@ -86,26 +88,31 @@ def item_payload(assignment, request=None) -> dict:
 class QueueListApi(APIView):
     actions = {"GET": "queue.view", "POST": "queue.manage"}
 
+    @extend_schema(operation_id="queues_list", responses=ReviewQueueOut(many=True))
     def get(self, request):
         actor = request_actor(request)
         paginator = CreatedCursorPagination()
         page = paginator.paginate_queryset(selectors.queue_list(actor=actor), request, view=self)
-        return paginator.get_paginated_response(QueueOut(page, many=True).data)
+        return paginator.get_paginated_response(ReviewQueueOut(page, many=True).data)
 
+    @extend_schema(
+        operation_id="queues_create", request=ReviewQueueIn, responses={201: ReviewQueueOut}
+    )
     def post(self, request):
         actor = request_actor(request)
-        data = QueueIn(data=request.data)
+        data = ReviewQueueIn(data=request.data)
         data.is_valid(raise_exception=True)
         queue = services.queue_create(actor=actor, **data.validated_data)
-        return Response(QueueOut(queue).data, status=status.HTTP_201_CREATED)
+        return Response(ReviewQueueOut(queue).data, status=status.HTTP_201_CREATED)
 
 
 class QueueDetailApi(APIView):
     actions = {"GET": "queue.view"}
 
+    @extend_schema(operation_id="queues_get", responses=ReviewQueueOut)
     def get(self, request, queue_id: int):
         actor = request_actor(request)
-        return Response(QueueOut(selectors.queue_get(actor=actor, queue_id=queue_id)).data)
+        return Response(ReviewQueueOut(selectors.queue_get(actor=actor, queue_id=queue_id)).data)
 
 
 # Writes name the read action for the scope check: the object is looked up first (another
@@ -115,6 +122,12 @@ class QueueDetailApi(APIView):
 class QueueClaimApi(APIView):
     actions = {"POST": "queue.view"}
 
+    @extend_schema(
+        operation_id="queues_claim",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, 204: None},
+        description="The next item with its rubric and lease, or 204 when nothing is left for you.",
+    )
     def post(self, request, queue_id: int):
         actor = request_actor(request)
         queue = selectors.queue_get(actor=actor, queue_id=queue_id)
@@ -131,10 +144,15 @@ def _item(actor, item_id) -> QueueItem:
 class ItemReviewApi(APIView):
     actions = {"POST": "queue.view"}
 
+    @extend_schema(
+        operation_id="queue_items_review",
+        request=QueueReviewIn,
+        responses={201: OpenApiTypes.OBJECT},
+    )
     def post(self, request, item_id: int):
         actor = request_actor(request)
         item = _item(actor, item_id)
-        data = ReviewIn(data=request.data)
+        data = QueueReviewIn(data=request.data)
         data.is_valid(raise_exception=True)
         review = services.review_submit(actor=actor, item=item, **data.validated_data)
         return Response(
@@ -154,6 +172,7 @@ class ItemReviewApi(APIView):
 class ItemReleaseApi(APIView):
     actions = {"POST": "queue.view"}
 
+    @extend_schema(operation_id="queue_items_release", request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, item_id: int):
         actor = request_actor(request)
         assignment = services.item_release(actor=actor, item=_item(actor, item_id))
@@ -163,6 +182,7 @@ class ItemReleaseApi(APIView):
 class QueueStatsApi(APIView):
     actions = {"GET": "queue.view"}
 
+    @extend_schema(operation_id="queues_stats", responses=OpenApiTypes.OBJECT)
     def get(self, request, queue_id: int):
         actor = request_actor(request)
         queue = selectors.queue_get(actor=actor, queue_id=queue_id)
@@ -196,6 +216,14 @@ class QueueExportApi(APIView):
         # `?format=jsonl|csv` names the export, not a DRF renderer.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(
+        operation_id="queues_export",
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"])],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+    )
     def get(self, request, queue_id: int):
         actor = request_actor(request)
         queue = selectors.queue_get(actor=actor, queue_id=queue_id)
