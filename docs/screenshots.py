@@ -103,10 +103,19 @@ def capture(base: str) -> list[Path]:
                 continue
             snap(slug(label))
             detail = None
-            for a in page.locator("main table tbody a, main a").all():
-                target = a.get_attribute("href") or ""
-                if target.startswith(href) and target.rstrip("/") != href.rstrip("/"):
-                    detail = target
+            # A row of the list first; else any deeper link that is not a "new" form.
+            for selector in ("main table tbody a", "main a"):
+                for a in page.locator(selector).all():
+                    target = a.get_attribute("href") or ""
+                    if (
+                        target.startswith(href)
+                        and target.rstrip("/") != href.rstrip("/")
+                        and not target.rstrip("/").endswith("/new")
+                        and "?" not in target
+                    ):
+                        detail = target
+                        break
+                if detail:
                     break
             if detail and page.goto(detail).status == 200:
                 snap(f"{slug(label)}-detail")
