@@ -10,7 +10,10 @@ authentication included). The 304 path (If-None-Match) is measured too. When Red
 on REDIS_URL (default redis://127.0.0.1:6379/0), the resolve figures are repeated with the
 Redis cache (shared by the workers), as production runs it.
 
-Knobs: BENCH_RESOLVE_SECONDS (per measurement, default 5), BENCH_RESOLVE_CLIENTS (default
+The targets are measured in alternating slices (noop, resolve, front noop, 304, repeated)
+so the machine's load drifts over all of them alike.
+
+Knobs: BENCH_RESOLVE_SECONDS (per target, default 10), BENCH_RESOLVE_SLICES (default 5), BENCH_RESOLVE_CLIENTS (default
 16 connections in flight), BENCH_RESOLVE_WORKERS (gunicorn workers, default CPU count)."""
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import threading
 import time
 from pathlib import Path
 
-SECONDS = float(os.environ.get("BENCH_RESOLVE_SECONDS", "5"))
+SECONDS = float(os.environ.get("BENCH_RESOLVE_SECONDS", "10"))  # per target, in slices
+SLICES = int(os.environ.get("BENCH_RESOLVE_SLICES", "5"))
 CLIENTS = int(os.environ.get("BENCH_RESOLVE_CLIENTS", "16"))
 WORKERS = int(os.environ.get("BENCH_RESOLVE_WORKERS", str(os.cpu_count() or 2)))
 CLIENT_PROCESSES = max(1, min(4, (os.cpu_count() or 2) // 2))
@@ -272,16 +276,42 @@ def _load(port: int, path: str, headers: dict, seconds: float) -> dict:
         "rps": len(latencies) / elapsed if elapsed else 0.0,
         "p50": pct(0.50),
         "p99": pct(0.99),
-        "queries": (sum(queries) / len(queries)) if queries else -1,
-        "max_queries": max(queries) if queries else -1,
         "errors": errors,
-        "n": len(latencies),
+        "latencies": latencies,
+        "query_counts": queries,
+        "elapsed": elapsed,
     }
 
 
-def _best(port, path, headers, rounds=2) -> dict:
-    runs = [_load(port, path, headers, SECONDS) for _ in range(rounds)]
-    return max(runs, key=lambda r: r["rps"])
+def _merge(runs: list[dict]) -> dict:
+    """Totals over several slices: requests over summed time, pooled latencies."""
+    latencies = sorted(x for r in runs for x in r["latencies"])
+    queries = [q for r in runs for q in r["query_counts"]]
+    elapsed = sum(r["elapsed"] for r in runs)
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        )
+
+    return {
+        "rps": len(latencies) / elapsed if elapsed else 0.0,
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "queries": (sum(queries) / len(queries)) if queries else -1,
+        "max_queries": max(queries) if queries else -1,
+        "errors": sum(r["errors"] for r in runs),
+    }
+
+
+def _interleaved(port, targets: dict, slices: int = SLICES) -> dict:
+    """Measure the targets in alternating short slices, so a load change on a shared
+    machine hits all of them alike; returns the merged figures per target."""
+    runs: dict[str, list] = {name: [] for name in targets}
+    for _ in range(slices):
+        for name, (path, headers) in targets.items():
+            runs[name].append(_load(port, path, headers, SECONDS / slices))
+    return {name: _merge(r) for name, r in runs.items()}
 
 
 def _measure(report, tmp: Path, raw: str, name: str, prefix: str, extra_env: dict) -> None:
@@ -297,10 +327,17 @@ def _measure(report, tmp: Path, raw: str, name: str, prefix: str, extra_env: dic
         # Warm every worker: the key cache, the organization cache and the payload.
         _load(port, resolve, auth, 1.5)
         _load(port, noop, {"X-Forwarded-Proto": "https"}, 1.0)
-        base = _best(port, noop, {"X-Forwarded-Proto": "https"})
-        front = _best(port, "/bench/noop", {"X-Forwarded-Proto": "https"}, rounds=1)
-        hot = _best(port, resolve, auth)
-        not_modified = _best(port, resolve, {**auth, "If-None-Match": etag}, rounds=1)
+        plain = {"X-Forwarded-Proto": "https"}
+        figures = _interleaved(
+            port,
+            {
+                "noop": (noop, plain),
+                "resolve": (resolve, auth),
+                "front": ("/bench/noop", plain),
+                "304": (resolve, {**auth, "If-None-Match": etag}),
+            },
+        )
+        base, hot, front, not_modified = (figures[k] for k in ("noop", "resolve", "front", "304"))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -347,7 +384,7 @@ def main(report) -> None:
     connections.close_all()  # the client processes are forked from here
     print(
         f"gunicorn {WORKERS} sync workers, {CLIENTS} concurrent clients in "
-        f"{CLIENT_PROCESSES} process(es), {SECONDS:g} s per measurement (best of 2)",
+        f"{CLIENT_PROCESSES} process(es), {SECONDS:g} s per target in {SLICES} interleaved slices",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="bench-resolve-") as tmp:
