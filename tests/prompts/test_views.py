@@ -280,3 +280,17 @@ def test_malformed_posted_ids_are_404(acme, login, prompt):
         url("version", acme, name=prompt.name, number=1), {"op": "retract", "approval": "999"}
     )
     assert r.status_code == 404
+
+
+def test_break_glass_is_displayed_on_the_version_forever(acme, login, prompt):
+    v = propose(acme, prompt, who="admin")
+    c = login(acme.users["admin"])
+    review = url("review", acme, name=prompt.name, number=1)
+    r = c.post(review, {"decision": "approve", "break_glass_reason": "Sole admin on call, INC-4"})
+    assert r.status_code == 302
+    page = login(acme.users["viewer"]).get(url("version", acme, name=prompt.name, number=1))
+    assert b'data-testid="break-glass"' in page.content and b"Sole admin on call" in page.content
+    v.refresh_from_db()
+    assert v.status == "approved"
+    listing = login(acme.users["viewer"]).get(url("detail", acme, name=prompt.name))
+    assert b"break-glass" in listing.content
