@@ -17,7 +17,10 @@ from .models import Category, Incident, RunbookVersion, Severity, Source, Status
 
 
 def _body(request) -> dict:
-    data = request.data
+    try:
+        data = request.data
+    except RecursionError:  # DRF's JSON parser lets this escape as a 500
+        raise InvalidInput("The JSON body is nested too deeply.")
     if not isinstance(data, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return data

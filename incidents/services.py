@@ -743,8 +743,10 @@ def _details_text(details: Any) -> str:
     else:
         try:
             text = json.dumps(details, sort_keys=True, indent=1, cls=DjangoJSONEncoder)
-        except (TypeError, ValueError):
-            raise InvalidInput("details must be text or JSON.", field="details")
+        except (TypeError, ValueError, RecursionError):
+            raise InvalidInput(
+                "details must be text or JSON nested at most a few hundred deep.", field="details"
+            )
     if len(text.encode()) > MAX_ALERT_DETAILS_BYTES:
         raise TooLarge(
             f"details is {len(text.encode())} bytes; the limit is {MAX_ALERT_DETAILS_BYTES}.",

@@ -207,3 +207,18 @@ def test_runbooks_api(acme, machine, login):
         f"{BASE}/runbooks", {"title": "Bad", "category": "nope"}, content_type="application/json"
     )
     assert response.status_code == 400
+
+
+def test_deeply_nested_json_is_400_not_500(acme, machine):
+    body = '{"dedupe_key": "k", "title": "t", "category": "other", "details": '
+    body += "[" * 50_000 + "]" * 50_000 + "}"
+    response = machine.post(f"{BASE}/incidents/alerts", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+
+
+def test_nested_details_within_parser_limit(acme, machine):
+    details = "[" * 900 + "]" * 900
+    body = '{"dedupe_key": "k", "title": "t", "category": "other", "details": ' + details + "}"
+    response = machine.post(f"{BASE}/incidents/alerts", data=body, content_type="application/json")
+    assert response.status_code in (201, 400)
