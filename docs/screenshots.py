@@ -35,6 +35,29 @@ EXTRA_PAGES = [  # (file name, path) beyond the navigation, when they answer 200
 ]
 
 
+CAPTIONS = {
+    "login": "Log in",
+    "home": "Organization home",
+    "prompts": "Prompts",
+    "prompts-detail": "A prompt: labels, versions, deployments, owners",
+    "models": "Approved model versions",
+    "models-detail": "A model version and its evidence",
+    "production": "Production dashboard (hourly rollups)",
+    "evals": "Evals",
+    "evals-detail": "An eval run",
+    "reviews": "Review queues",
+    "reviews-detail": "Queue statistics and agreement",
+    "incidents": "Incidents",
+    "incidents-detail": "An incident: checklist and timeline",
+    "members": "Members and invitations",
+    "members-detail": "Changing a member's role",
+    "keys": "API keys",
+    "audit": "Audit log (hash-chained)",
+    "reviewer-reviews": "A reviewer's queues",
+    "reviewer-item": "Reviewing an item (keyboard first)",
+}
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "page"
 
@@ -149,7 +172,8 @@ def update_readme(saved: list[Path]) -> None:
         return
     cells = []
     for path in saved:
-        caption = path.stem.split("-", 1)[1].replace("-", " ").capitalize()
+        key = path.stem.split("-", 1)[1]
+        caption = CAPTIONS.get(key, key.replace("-", " ").capitalize())
         cells.append(f"![{caption}](docs/screenshots/{path.name})<br>{caption}")
     if len(cells) % 2:
         cells.append("")
