@@ -331,6 +331,8 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LLMOPS = {
+    # Reverse proxies in front of the app that append to X-Forwarded-For (audit event IPs).
+    "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
     "API_KEY_CACHE_SECONDS": 300,
     "API_KEY_LAST_USED_SECONDS": 60,
     "NOTIFY_STALE_SECONDS": 180,

@@ -8,6 +8,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from llmops.common.http import client_ip
+
 from . import keys
 from .actor import Actor, KeyInfo
 from .models import ApiKey, Membership
@@ -86,10 +88,6 @@ def _load(digest: str) -> dict | None:
 def _touch(key_id: int) -> None:
     if cache.add(f"tenancy:apikey-used:{key_id}", 1, settings.LLMOPS["API_KEY_LAST_USED_SECONDS"]):
         ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 def actor_for_key(raw: str, request=None) -> tuple[object, Actor] | None:

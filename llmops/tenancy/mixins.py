@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from llmops.common.errors import GovernanceError, NotFound, NotPermitted
+from llmops.common.http import client_ip
 
 from .actor import Actor
 from .policy import can, can_any
@@ -35,7 +36,7 @@ class OrgMixin(LoginRequiredMixin):
             org=membership.organization,
             user=request.user,
             role=membership.role,
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=client_ip(request),
         )
         if self.action and not can_any(self.actor, self.action):
             raise PermissionDenied(f"Your role does not allow '{self.action}'.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import exceptions, permissions
 
+from llmops.common.http import client_ip
+
 from .actor import Actor
 from .policy import can_any
 from .selectors import membership_for, organizations_for_user
@@ -36,7 +38,7 @@ def request_actor(request) -> Actor | None:
         org=membership.organization,
         user=user,
         role=membership.role,
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
     )
     request._llmops_actor = actor
     request._request.organization = actor.org
