@@ -21,7 +21,10 @@ class Case:
     kwargs: Callable[[object], dict] = field(default=lambda acme: {})
     data: Callable[[object], dict] | None = None
     # For routes whose URL names no object (lists, creates): "list" checks that none of
-    # acme's markers appear in globex's answer; "create" checks that nothing lands in acme.
+    # acme's markers appear in globex's answer; "create" accepts any non-5xx answer.
+    # Every kind also checks that no tenant-owned row of acme (any model with an
+    # `organization` foreign key, its teams' members, the organization itself) was
+    # created, changed or deleted by the request.
     kind: str = "object"
     markers: Callable[[object], list[str]] | None = None
     scopes: tuple[str, ...] = ()  # API: scopes of the globex key used
