@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -22,6 +23,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+# Paths that carry a secret (an invitation token is a one-time credential): logged redacted.
+_SECRET_PATHS = re.compile(r"^(/invitations/)[^/]+")
+
+
+def _loggable_path(path: str) -> str:
+    return _SECRET_PATHS.sub(r"\1[redacted]", path)
 
 
 class RequestLogMiddleware:
@@ -46,7 +55,7 @@ class RequestLogMiddleware:
                     if getattr(user, "is_authenticated", False)
                     else None,
                     "method": request.method,
-                    "path": request.path,
+                    "path": _loggable_path(request.path),
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 }

@@ -321,3 +321,14 @@ def test_one_json_line_per_task(caplog):
     (line,) = lines
     assert line["task_id"] == "t-1" and line["task"] == "llmops.notify.tasks.deliver"
     assert line["state"] == "SUCCESS" and isinstance(line["duration_ms"], float)
+
+
+def test_invitation_tokens_are_not_logged(acme, globex, caplog, client):
+    from llmops.tenancy.services import invitation_create
+
+    _, token = invitation_create(actor=acme.actor(), role="viewer")
+    caplog.set_level(logging.INFO, logger="llmops.request")
+    assert client.get(f"/invitations/{token}/").status_code == 200
+    (line,) = _request_lines(caplog)
+    assert token not in json.dumps(line)
+    assert line["path"] == "/invitations/[redacted]/"
