@@ -340,3 +340,38 @@ def test_resolve_fast_path_keeps_the_api_rules(acme, deployed, api_key, api, cli
     assert r.status_code == 200 and r.json()["version"] == 1
     r = api(api_key(acme, ["prompts:read"])).get(f"{BASE}/{prompt.name}/resolve?version=x")
     assert r.status_code == 400
+
+
+def test_generation_memo_with_a_remote_cache(
+    acme, deployed, reader, monkeypatch, django_capture_on_commit_callbacks
+):
+    """With Redis each process remembers a generation briefly: another process's deploy is
+    seen within GENERATION_MEMO_SECONDS, the deploying process's at once."""
+    from prompts import cache as resolve_cache
+
+    prompt, v1 = deployed
+    capture = django_capture_on_commit_callbacks
+    monkeypatch.setattr(resolve_cache, "_memo_seconds", 0.3)
+    monkeypatch.setattr(resolve_cache, "_generations", {})
+    url = f"{BASE}/{prompt.name}/resolve?label=production"
+    assert reader.get(url).json()["version"] == 1
+    v2 = approved_version(acme, prompt, template="two {{ x }}")
+    # Another process deployed: the shared generation moved, this process has not heard.
+    from prompts.models import Label
+
+    Label.objects.filter(prompt=prompt, name="production").update(version=v2)
+    key = resolve_cache._gen_key(acme.org.pk, prompt.name)
+    from django.core.cache import cache
+
+    cache.incr(key)
+    assert reader.get(url).json()["version"] == 1  # remembered generation
+    import time
+
+    time.sleep(0.35)
+    assert reader.get(url).json()["version"] == 2
+    # A deploy (here a rollback) in this process is visible at once.
+    with capture(execute=True):
+        services.label_deploy(
+            actor=acme.actor("maint2"), prompt=prompt, label="production", version=v1
+        )
+    assert reader.get(url).json()["version"] == 1
