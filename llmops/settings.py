@@ -305,6 +305,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModelStatusEnum": "llmops.catalog.models.ModelVersion.Status",
         "ModelTransitionToEnum": ["suspended", "approved", "deprecated", "retired"],
+        # Other apps' `status` fields (and the incidents' transition `to`) each get a name.
+        "GenerationStatusEnum": "llmops.traces.models.Generation.Status",
+        "PromptVersionStatusEnum": "prompts.models.PromptVersion.Status",
+        "IncidentStatusEnum": "incidents.models.Status",
     },
 }
 
