@@ -85,6 +85,12 @@ class PromptListView(OrgMixin, TemplateView):
     template_name = "prompts/list.html"
     action = "prompt.view"
 
+    def get_template_names(self):
+        # htmx filtering swaps only the results (search as you type).
+        if getattr(self.request, "htmx", False):
+            return ["prompts/list.html#results"]
+        return [self.template_name]
+
     def get_context_data(self, **kwargs):
         g = self.request.GET
         filters = {

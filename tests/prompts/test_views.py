@@ -294,3 +294,13 @@ def test_break_glass_is_displayed_on_the_version_forever(acme, login, prompt):
     assert v.status == "approved"
     listing = login(acme.users["viewer"]).get(url("detail", acme, name=prompt.name))
     assert b"break-glass" in listing.content
+
+
+def test_list_htmx_request_gets_only_the_results_partial(acme, login, model):
+    make_prompt(acme, name="alpha")
+    c = login(acme.users["viewer"])
+    full = c.get(url("list", acme) + "?q=alp")
+    assert b"<html" in full.content and b'id="prompt-results"' in full.content
+    part = c.get(url("list", acme) + "?q=alp", HTTP_HX_REQUEST="true")
+    assert part.status_code == 200
+    assert b"<html" not in part.content and b"alpha" in part.content
