@@ -7,13 +7,23 @@ import math
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from llmops.common.errors import NotFound
 
 from .models import (
     OPEN_STATUSES,
+    SEVERITY_RANK,
     ActionItem,
     ChecklistRun,
     ChecklistStep,
@@ -62,7 +72,16 @@ def incident_list(
             "action_items",
             filter=Q(action_items__done=False, action_items__due__lt=timezone.localdate()),
         ),
-    ).order_by("open_rank", "-number")
+        # Open incidents most severe first (pending after SEV4); ended ones by number only.
+        open_severity=Case(
+            *[
+                When(status__in=OPEN_STATUSES, severity=severity, then=Value(rank))
+                for severity, rank in SEVERITY_RANK.items()
+            ],
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+    ).order_by("open_rank", "open_severity", "-number")
 
 
 def incident_get(*, org, number: int) -> Incident:

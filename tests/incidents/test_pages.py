@@ -32,9 +32,10 @@ def test_list_open_first_and_filters(acme, login, open_incident):
     closed = open_incident(title="Old cancelled one")
     services.incident_transition(actor=acme.actor("maint1"), incident=closed, to="cancelled")
     open_incident(title="Live one", category="prompt_injection", severity="SEV1")
+    open_incident(title="Newer minor one", severity="SEV4")
     client = login(acme.users["maint1"])
     body = client.get(url("list")).content.decode()
-    assert body.index("Live one") < body.index("Old cancelled one")
+    assert body.index("Live one") < body.index("Newer minor one") < body.index("Old cancelled one")
     body = client.get(url("list"), {"category": "prompt_injection"}).content.decode()
     assert "Live one" in body and "Old cancelled one" not in body
     body = client.get(url("list"), {"status": "open"}).content.decode()
