@@ -216,3 +216,13 @@ def test_ended_incident_page_hides_actions_but_shows_clock(acme, login, open_inc
     assert b'data-testid="report-due"' in body
     viewer = login(acme.users["viewer"]).get(url("detail", number=incident.number)).content
     assert b'data-testid="report-due"' in viewer and b"Mark as serious" not in viewer
+
+
+def test_admin_site_is_read_only(acme, open_incident, client):
+    from django.contrib.auth import get_user_model
+
+    open_incident()
+    su = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client.force_login(su, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/incidents/incident/").status_code == 200
+    assert client.get("/admin/incidents/incident/add/").status_code == 403
