@@ -189,9 +189,6 @@ class QueueListView(OrgMixin, TemplateView):
 class QueueSettingsView(QueueMixin, TemplateView):
     template_name = "reviews/settings.html"
 
-    def dispatch(self, request, *args, **kwargs):
-        return super().dispatch(request, *args, **kwargs)
-
     def get(self, request, *args, **kwargs):
         queue = self.get_queue()
         self.require("queue.manage", queue)

@@ -263,3 +263,13 @@ def test_stats_adjudication_and_export_pages(acme, login):
 def test_queue_pages_respect_grants(acme, login, who, status):
     queue = make_queue(acme, reviewers=("reviewer1",))
     assert login(acme.users[who]).get(_u("stats", acme, queue_id=queue.pk)).status_code == status
+
+
+def test_home_card_counts_items_waiting_for_me(acme, login):
+    queue = make_queue(acme)
+    fill(queue, make_generations(acme, 3))
+    html = login(acme.users["reviewer1"]).get(reverse("tenancy:home", kwargs={"org_slug": "acme"}))
+    body = html.content.decode()
+    assert "items waiting for you in 1 queue(s)" in body
+    other = login(acme.users["reviewer2"]).get(reverse("tenancy:home", kwargs={"org_slug": "acme"}))
+    assert "items waiting for you" not in other.content.decode()  # no queue granted
