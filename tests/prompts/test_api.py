@@ -351,7 +351,7 @@ def test_generation_memo_with_a_remote_cache(
 
     prompt, v1 = deployed
     capture = django_capture_on_commit_callbacks
-    monkeypatch.setattr(resolve_cache, "_memo_seconds", 0.3)
+    monkeypatch.setattr(resolve_cache, "_memo_seconds", 60.0)
     monkeypatch.setattr(resolve_cache, "_generations", {})
     url = f"{BASE}/{prompt.name}/resolve?label=production"
     assert reader.get(url).json()["version"] == 1
@@ -367,7 +367,9 @@ def test_generation_memo_with_a_remote_cache(
     assert reader.get(url).json()["version"] == 1  # remembered generation
     import time
 
-    time.sleep(0.35)
+    memo_key = (acme.org.pk, prompt.name)
+    _, gen = resolve_cache._generations[memo_key]
+    resolve_cache._generations[memo_key] = (time.monotonic() - 61, gen)  # the memo ages out
     assert reader.get(url).json()["version"] == 2
     # A deploy (here a rollback) in this process is visible at once.
     with capture(execute=True):
