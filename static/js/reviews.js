@@ -170,6 +170,7 @@
   function ready() {
     var s = screen();
     if (!s) return;
+    document.documentElement.setAttribute("data-reviews-ready", s.getAttribute("data-item") || "");
     tick();
     var error = document.getElementById("review-error");
     if (error) {

@@ -90,6 +90,12 @@ def _queue(world, n, outputs=None, overlap=1):
     return queue, items
 
 
+def _ready(page):
+    """Wait until reviews.js has set up the screen now shown (keys, focus)."""
+    item = page.locator("#review-screen").get_attribute("data-item")
+    expect(page.locator("html")).to_have_attribute("data-reviews-ready", item)
+
+
 def _tab_to(page, text, limit=60):
     for _ in range(limit):
         page.keyboard.press("Tab")
@@ -108,6 +114,7 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
     with page.expect_navigation():
         page.keyboard.press("Enter")
     expect(page.locator("#review-form")).to_be_visible()
+    _ready(page)
     # Focus starts on the first question; the page is now driven by keys only.
     assert page.evaluate("document.activeElement.name") == "q_correct"
     page.evaluate("window.__samePage = true")
@@ -144,6 +151,7 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
         if n < 2:
             page.keyboard.press("Control+Enter")
             expect(page.locator("#review-screen")).not_to_have_attribute("data-item", str(item_id))
+            _ready(page)
             assert page.evaluate("window.__samePage === true"), (
                 "the next item came by a full page load"
             )
@@ -220,6 +228,7 @@ def test_xss_payloads_on_the_reviewer_screen_stay_inert(e2e_world, login_as, pag
         if n:
             page.goto(f"/o/acme/reviews/{queue.pk}/items/{item.pk}/")
         expect(page.locator("#out-md")).to_be_visible()
+        _ready(page)
         page.keyboard.press("m")  # the raw view too
         expect(page.locator("#out-raw")).to_be_visible()
         page.wait_for_timeout(300)
