@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from llmops.tenancy import guardian
 from llmops.traces.models import Generation
 from reviews import services
-from reviews.models import QueueItem, Review
+from reviews.models import Assignment, QueueItem, Review
 
 XSS = Path(__file__).resolve().parents[1] / "fixtures" / "xss"
 RUBRIC = {
@@ -107,7 +107,7 @@ def _tab_to(page, text, limit=60):
 
 def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as, page, shot):
     acme = e2e_world["acme"]
-    queue, items = _queue(acme, 3)
+    queue, items = _queue(acme, 4)
     login_as("acme-reviewer1")
     page.goto("/o/acme/reviews/")
     _tab_to(page, "Start reviewing")
@@ -148,22 +148,27 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
         assert page.evaluate("document.activeElement.id") == "submit-review"
         if n == 0:
             shot("reviewer-screen")
-        if n < 2:
-            page.keyboard.press("Control+Enter")
-            expect(page.locator("#review-screen")).not_to_have_attribute("data-item", str(item_id))
-            _ready(page)
-            assert page.evaluate("window.__samePage === true"), (
-                "the next item came by a full page load"
-            )
-            assert page.url.endswith(
-                f"/items/{page.locator('#review-screen').get_attribute('data-item')}/"
-            )
-            assert page.evaluate("document.activeElement.name") == "q_correct"
-            expect(page.locator("#review-announce")).to_contain_text("loaded")
-        else:
-            with page.expect_navigation():
-                page.keyboard.press("Control+Enter")
-            expect(page.locator("#messages")).to_contain_text("Nothing left for you")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#review-screen")).not_to_have_attribute("data-item", str(item_id))
+        _ready(page)
+        assert page.evaluate("window.__samePage === true"), "the next item came by a full page load"
+        assert page.url.endswith(
+            f"/items/{page.locator('#review-screen').get_attribute('data-item')}/"
+        )
+        assert page.evaluate("document.activeElement.name") == "q_correct"
+        expect(page.locator("#review-announce")).to_contain_text("loaded")
+    # The fourth item is skipped, with a reason, still from the keyboard.
+    skipped = int(page.locator("#review-screen").get_attribute("data-item"))
+    page.keyboard.press("s")
+    expect(page.locator("#skip-dialog")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "skip-reason"
+    page.keyboard.type("Outside my expertise")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#messages")).to_contain_text("Nothing left for you")
+    assert Assignment.objects.get(item_id=skipped).skip_reason == "Outside my expertise"
+    items, extra = items[:3], items[3]
+    assert skipped == extra.pk
     assert seen == [i.pk for i in items]
     got = {r.item_id: r.answers for r in Review.objects.filter(queue=queue)}
     assert got == {item.pk: answers for item, (_, answers) in zip(items, plans, strict=True)}
