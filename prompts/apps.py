@@ -33,3 +33,34 @@ class PromptsConfig(AppConfig):
                 "href": href + ("?mine=1" if waiting else ""),
             }
         ]
+
+    def model_usage(self, actor, model) -> list[dict]:
+        """For the catalog's model page: prompt versions pinning the model, labels first."""
+        from .selectors import versions_pinning_model
+
+        rows = []
+        for item in versions_pinning_model(org=actor.org, model=model):
+            version = item["version"]
+            rows.append(
+                {
+                    "label": f"{version.prompt.name} v{version.number}",
+                    "href": reverse(
+                        "prompts:version",
+                        kwargs={
+                            "org_slug": actor.org.slug,
+                            "name": version.prompt.name,
+                            "number": version.number,
+                        },
+                    ),
+                    "detail": f"{version.status}"
+                    + (f" · labels: {', '.join(item['labels'])}" if item["labels"] else ""),
+                }
+            )
+        rows.sort(key=lambda row: "labels:" not in row["detail"])
+        return [
+            {
+                "title": "Prompt versions pinning this model",
+                "rows": rows,
+                "empty": "No prompt version pins this model.",
+            }
+        ]

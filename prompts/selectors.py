@@ -371,3 +371,17 @@ def eval_runs_for_attach(*, org, limit: int = 50):
     from llmops.evals.models import EvalRun
 
     return EvalRun.objects.for_org(org).order_by("-created_at", "-id")[:limit]
+
+
+def versions_pinning_model(*, org, model: ModelVersion, limit: int = 50) -> list[dict]:
+    """Prompt versions that pin this model, newest first, with the labels pointing at them
+    (what a model suspension or retirement would touch)."""
+    versions = (
+        PromptVersion.objects.filter(organization=org, model=model)
+        .select_related("prompt")
+        .prefetch_related("labels")
+        .order_by("-created_at")[:limit]
+    )
+    return [
+        {"version": v, "labels": sorted(label.name for label in v.labels.all())} for v in versions
+    ]

@@ -13,9 +13,13 @@ from .factories import PASSWORD, make_org
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    from llmops.tenancy.authentication import forget_process_memos
+
     cache.clear()
+    forget_process_memos()
     yield
     cache.clear()
+    forget_process_memos()
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ def _first_message(detail) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, GovernanceError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, RecursionError):
+        # DRF's JSON parser lets a deeply nested body escape as a RecursionError.
+        return error_response(400, "invalid", "The JSON body is nested too deeply.")
     if isinstance(exc, RequestDataTooBig):
         limit = settings.API_MAX_BODY_BYTES
         return error_response(

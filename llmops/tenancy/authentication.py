@@ -3,6 +3,8 @@ costs no query; last use written at most once a minute."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -85,9 +87,46 @@ def _load(digest: str) -> dict | None:
     return entry
 
 
+# Per-process memos that spare a shared-cache round trip on the hot path (with Redis each
+# round trip is most of a warm request). Revocation is never memoised here: the key entry
+# itself is read from the shared cache on every request.
+_touched_at: dict[int, float] = {}
+_org_memo: dict[int, tuple[float, object]] = {}
+ORG_MEMO_SECONDS = 2.0
+
+
 def _touch(key_id: int) -> None:
-    if cache.add(f"tenancy:apikey-used:{key_id}", 1, settings.LLMOPS["API_KEY_LAST_USED_SECONDS"]):
+    """Write last_used_at at most once a minute: a process asks the shared cache at most once
+    a minute per key, and `cache.add` lets only one process a minute through to the DB."""
+    now = time.monotonic()
+    seconds = settings.LLMOPS["API_KEY_LAST_USED_SECONDS"]
+    if now - _touched_at.get(key_id, -seconds) < seconds:
+        return
+    _touched_at[key_id] = now
+    if cache.add(f"tenancy:apikey-used:{key_id}", 1, seconds):
         ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+def _organization(org_id: int):
+    """The key's organization, memoised per process for two seconds (settings changes show
+    within that), else from the shared cache."""
+    now = time.monotonic()
+    memo = _org_memo.get(org_id)
+    if memo is not None and now - memo[0] < ORG_MEMO_SECONDS:
+        return memo[1]
+    org = organization_by_id_cached(org_id)
+    if org is not None:
+        _org_memo[org_id] = (now, org)
+    return org
+
+
+def org_memo_forget(org_id: int) -> None:
+    _org_memo.pop(org_id, None)
+
+
+def forget_process_memos() -> None:
+    _touched_at.clear()
+    _org_memo.clear()
 
 
 def actor_for_key(raw: str, request=None) -> tuple[object, Actor] | None:
@@ -97,7 +136,7 @@ def actor_for_key(raw: str, request=None) -> tuple[object, Actor] | None:
     if entry is None:
         return None
     info: KeyInfo = entry["key"]
-    org = organization_by_id_cached(info.organization_id)
+    org = _organization(info.organization_id)
     if org is None:
         return None
     _touch(info.id)

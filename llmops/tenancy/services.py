@@ -18,7 +18,7 @@ from llmops.common.errors import InvalidInput, NotFound, NotPermitted, PolicyVio
 
 from . import guardian, keys
 from .actor import Actor
-from .authentication import key_cache_forget
+from .authentication import key_cache_forget, org_memo_forget
 from .models import ApiKey, Invitation, Membership, Organization, Role, Team
 from .policy import HUMAN_ONLY_SCOPES, SCOPES, can, scopes_beyond_role
 from .selectors import organization_cache_clear
@@ -108,7 +108,7 @@ def org_settings_update(
         target=org,
         details={"before": before, "after": after},
     )
-    _after_write(lambda: organization_cache_clear(org.pk))
+    _after_write(lambda: (organization_cache_clear(org.pk), org_memo_forget(org.pk)))
     return org
 
 
