@@ -46,6 +46,7 @@ def _cache_key(digest: str) -> str:
 
 def key_cache_forget(key_hash: str) -> None:
     cache.delete(_cache_key(key_hash))
+    _entry_memo.pop(key_hash, None)
 
 
 def forget_keys_of_user(user_id: int) -> None:
@@ -55,8 +56,13 @@ def forget_keys_of_user(user_id: int) -> None:
 
 
 def _load(digest: str) -> dict | None:
+    now = time.monotonic()
+    memo = _entry_memo.get(digest)
+    if memo is not None and now - memo[0] < ENTRY_MEMO_SECONDS:
+        return memo[1]
     entry = cache.get(_cache_key(digest))
     if entry is not None:
+        _remember(digest, now, entry)
         return entry
     row = ApiKey.objects.select_related("user").filter(key_hash=digest).first()
     if row is None or row.revoked_at is not None:
@@ -84,12 +90,23 @@ def _load(digest: str) -> dict | None:
         "role": role,
     }
     cache.set(_cache_key(digest), entry, settings.LLMOPS["API_KEY_CACHE_SECONDS"])
+    _remember(digest, now, entry)
     return entry
 
 
-# Per-process memos that spare a shared-cache round trip on the hot path (with Redis each
-# round trip is most of a warm request). Revocation is never memoised here: the key entry
-# itself is read from the shared cache on every request.
+def _remember(digest: str, now: float, entry: dict) -> None:
+    if len(_entry_memo) >= ENTRY_MEMO_MAX:
+        _entry_memo.clear()
+    _entry_memo[digest] = (now, entry)
+
+
+# Per-process memos that spare shared-cache round trips on the hot path (with Redis each
+# round trip is most of a warm request). A key entry is remembered for one second, so a
+# revocation made in another process takes effect there within a second (at once in the
+# process that revoked it); the shared cache is invalidated at once either way.
+ENTRY_MEMO_SECONDS = 1.0
+ENTRY_MEMO_MAX = 10_000
+_entry_memo: dict[str, tuple[float, dict]] = {}
 _touched_at: dict[int, float] = {}
 _org_memo: dict[int, tuple[float, object]] = {}
 ORG_MEMO_SECONDS = 2.0
@@ -125,6 +142,7 @@ def org_memo_forget(org_id: int) -> None:
 
 
 def forget_process_memos() -> None:
+    _entry_memo.clear()
     _touched_at.clear()
     _org_memo.clear()
 

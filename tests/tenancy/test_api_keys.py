@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from llmops.audit.models import AuditEvent
 from llmops.common.errors import InvalidInput, NotPermitted, PolicyViolation
@@ -319,4 +320,24 @@ def test_deactivated_user_personal_key_stops_at_once(acme, globex, api_key, api)
     assert client.get(ME).status_code == 200  # cached now
     user.is_active = False
     user.save()
+    assert client.get(ME).status_code == 401
+
+
+def test_revocation_from_another_process_takes_effect_within_a_second(acme, globex, api_key, api):
+    """Each process remembers a key entry for at most a second (no shared-cache round trip on
+    a warm request); a revocation made elsewhere clears the shared cache at once, and this
+    process drops its copy when that second is over."""
+    from llmops.tenancy import authentication
+    from llmops.tenancy.authentication import _cache_key
+
+    raw = api_key(acme, ["audit:read"])
+    client = api(raw)
+    assert client.get(ME).status_code == 200
+    key = ApiKey.objects.get(organization=acme.org)
+    # Another process revokes: the row and the shared cache change; this process's memo stays.
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    cache.delete(_cache_key(key.key_hash))
+    assert client.get(ME).status_code == 200  # within the second
+    digest, (seen_at, entry) = next(iter(authentication._entry_memo.items()))
+    authentication._entry_memo[digest] = (seen_at - authentication.ENTRY_MEMO_SECONDS, entry)
     assert client.get(ME).status_code == 401
