@@ -243,7 +243,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "notify-requeue-stale": {
         "task": "llmops.notify.tasks.requeue_stale",
-        "schedule": 60.0,
+        "schedule": float(os.environ.get("NOTIFY_REQUEUE_EVERY_SECONDS", "60")),
         "options": {"expires": 55},  # a sweep nobody ran in time is replaced by the next
     },
     "notify-purge": {
@@ -339,7 +339,7 @@ LLMOPS = {
     "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
     "API_KEY_CACHE_SECONDS": 300,
     "API_KEY_LAST_USED_SECONDS": 60,
-    "NOTIFY_STALE_SECONDS": 180,
+    "NOTIFY_STALE_SECONDS": int(os.environ.get("NOTIFY_STALE_SECONDS", "180")),
     "NOTIFY_MAX_ATTEMPTS": 8,
     # Retry n waits NOTIFY_BACKOFF_SECONDS * 2^(n-1), capped below Redis' visibility timeout.
     "NOTIFY_BACKOFF_SECONDS": int(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30")),

@@ -249,3 +249,56 @@ def test_worker_retries_with_backoff_until_delivered(
     assert gaps[0] >= 0.9 and gaps[1] >= 1.9  # exponential backoff, not a hot loop
     assert row.attempts == 3
     assert [got.json["id"] for got in receiver.received] == [str(row.idempotency_key)] * 3
+
+
+def test_beat_requeues_a_lost_delivery_and_a_worker_sends_it(
+    transactional_db, broker_queue, receiver, tmp_path
+):
+    """Real `celery beat` and `celery worker` against Redis: a row whose task message was
+    lost (never enqueued) is picked up by the beat's periodic sweep and delivered."""
+    producer, queue = broker_queue
+    acme = make_org("acme")
+    services.webhook_create(actor=acme.actor(), name="lost message", url=receiver.url)
+    with mock.patch.object(services, "_enqueue", lambda ids: None):  # the message is lost
+        with transaction.atomic():
+            (row,) = services.notify(
+                org=acme.org, recipients=[], kind="model.suspended", subject="m", body=""
+            )
+    workers = Workers(queue, tmp_path, NOTIFY_REQUEUE_EVERY_SECONDS="1", NOTIFY_STALE_SECONDS="0")
+    log = open(tmp_path / "beat.log", "wb")  # noqa: SIM115 - closed below
+    beat = subprocess.Popen(
+        [
+            CELERY,
+            "-A",
+            "llmops",
+            "beat",
+            "-l",
+            "INFO",
+            "-s",
+            str(tmp_path / "beat-schedule"),
+            "--pidfile",
+            str(tmp_path / "beat.pid"),
+        ],
+        cwd=ROOT,
+        env=workers.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        workers.start("w1")
+
+        def delivered() -> bool:
+            row.refresh_from_db()
+            return row.status == Status.DELIVERED
+
+        beat_log = lambda: (tmp_path / "beat.log").read_text(errors="replace")[-3000:]  # noqa: E731
+        assert _wait(delivered, timeout=90, step=0.5), (
+            "never delivered:\n" + workers.logs() + "\n--- beat ---\n" + beat_log()
+        )
+    finally:
+        Workers.kill(beat)
+        log.close()
+        workers.close()
+    assert "Sending due task notify-requeue-stale" in beat_log()
+    assert {got.json["id"] for got in receiver.received} == {str(row.idempotency_key)}
