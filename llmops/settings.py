@@ -26,6 +26,11 @@ TESTING = env_bool("LLMOPS_TESTING", "pytest" in sys.modules)
 SECRET_KEY = os.environ.get("SECRET_KEY") or (
     "insecure-dev-key-only-for-debug-and-tests-change-me" if (DEBUG or TESTING) else ""
 )
+# Commands that neither serve nor sign anything (manage.py marks them) may run without one.
+if not SECRET_KEY and env_bool("LLMOPS_KEYLESS_COMMAND"):
+    import secrets
+
+    SECRET_KEY = secrets.token_urlsafe(50)
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
