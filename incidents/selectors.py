@@ -28,6 +28,7 @@ from .models import (
     ChecklistRun,
     ChecklistStep,
     Incident,
+    Postmortem,
     Runbook,
     RunbookVersion,
 )
@@ -227,3 +228,7 @@ def incident_metrics(*, org, weeks: int = 12, now: datetime | None = None) -> di
         "mtta": {"median": median(tta), "p90": percentile(tta, 90), "n": len(tta)},
         "mttr": {"median": median(ttr), "p90": percentile(ttr, 90), "n": len(ttr)},
     }
+
+
+def postmortem_for(*, incident: Incident):
+    return Postmortem.objects.filter(organization=incident.organization, incident=incident).first()

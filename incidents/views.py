@@ -4,15 +4,14 @@ actions, metrics, runbooks. Thin: parse, call a service or selector, render."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
 from llmops.common.errors import InvalidInput, NotFound
+from llmops.tenancy import selectors as tenancy_selectors
 from llmops.tenancy.mixins import OrgMixin
-from llmops.tenancy.models import Membership
 from llmops.tenancy.policy import can
 
 from . import charts, selectors, services
@@ -24,12 +23,9 @@ from .models import (
     SERIOUS_REPORT_DAYS,
     Category,
     Evidence,
-    Postmortem,
     Severity,
     Status,
 )
-
-User = get_user_model()
 
 
 def _form_error(form, exc: InvalidInput) -> None:
@@ -65,10 +61,7 @@ class IncidentListView(OrgMixin, TemplateView):
             statuses=Status.choices,
             severities=Severity.choices,
             categories=Category.choices,
-            commanders=Membership.objects.for_org(self.org)
-            .filter(role__in=("admin", "maintainer"))
-            .select_related("user")
-            .order_by("user__username"),
+            commanders=tenancy_selectors.staff_members(org=self.org),
             overdue=overdue[:20],
             overdue_count=overdue.count(),
             can_open=can(self.actor, "incident.open"),
@@ -182,7 +175,7 @@ class IncidentDetailView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         incident = kwargs.pop("incident", None) or self.incident()
         manage = can(self.actor, "incident.manage", incident)
-        postmortem = Postmortem.objects.filter(incident=incident).first()
+        postmortem = selectors.postmortem_for(incident=incident)
         blockers = {
             to: services.transition_blockers(incident, to) for to in incident.allowed_transitions
         }
@@ -233,13 +226,8 @@ class IncidentDetailView(OrgMixin, TemplateView):
         from prompts.models import Label
 
         return {
-            "members": Membership.objects.for_org(self.org)
-            .filter(role__in=("admin", "maintainer"))
-            .select_related("user")
-            .order_by("user__username"),
-            "all_members": Membership.objects.for_org(self.org)
-            .select_related("user")
-            .order_by("user__username"),
+            "members": tenancy_selectors.staff_members(org=self.org),
+            "all_members": tenancy_selectors.member_list(org=self.org),
             "datasets": EvalDataset.objects.for_org(self.org).order_by("name")[:200],
             "labels": Label.objects.for_org(self.org)
             .filter(version__isnull=False)
@@ -295,7 +283,7 @@ class IncidentDetailView(OrgMixin, TemplateView):
         user = (
             self.request.user
             if p.get("take")
-            else User.objects.filter(username=p.get("user", "")).first()
+            else tenancy_selectors.member_user(org=self.org, username=p.get("user", ""))
         )
         if user is None:
             raise InvalidInput("No such member.", field="user")
@@ -349,8 +337,19 @@ class IncidentDetailView(OrgMixin, TemplateView):
             self.get_context_data(incident=incident, preview=body, postmortem_body=body)
         )
 
+    def _owner(self, p):
+        """The named owner, who must be a member; no name means no owner yet."""
+        if not p.get("owner"):
+            return None
+        owner = tenancy_selectors.member_user(org=self.org, username=p["owner"])
+        if owner is None:
+            raise InvalidInput(
+                f"'{p['owner']}' is not a member of this organization.", field="owner"
+            )
+        return owner
+
     def op_action_item(self, incident, p):
-        owner = User.objects.filter(username=p.get("owner", "")).first() if p.get("owner") else None
+        owner = self._owner(p)
         services.action_item_create(
             actor=self.actor,
             incident=incident,
@@ -369,9 +368,7 @@ class IncidentDetailView(OrgMixin, TemplateView):
         if "done" in p:
             kwargs["done"] = p.get("done") == "1"
         if "owner" in p:
-            kwargs["owner"] = (
-                User.objects.filter(username=p.get("owner")).first() if p.get("owner") else None
-            )
+            kwargs["owner"] = self._owner(p)
         services.action_item_update(actor=self.actor, item=item, **kwargs)
 
     def op_serious(self, incident, p):

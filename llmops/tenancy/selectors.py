@@ -103,3 +103,15 @@ def organization_by_id_cached(org_id: int) -> Organization | None:
 
 def organization_cache_clear(org_id: int) -> None:
     cache.delete(f"tenancy:org:{org_id}")
+
+
+def member_user(*, org, username: str):
+    """The user named `username` if they are a member of `org`, else None."""
+    if not username:
+        return None
+    return User.objects.filter(username=username, memberships__organization=org).first()
+
+
+def staff_members(*, org) -> QuerySet[Membership]:
+    """Admins and maintainers (who may command incidents, own items...)."""
+    return member_list(org=org).filter(role__in=("admin", "maintainer"))

@@ -226,3 +226,29 @@ def test_admin_site_is_read_only(acme, open_incident, client):
     client.force_login(su, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/admin/incidents/incident/").status_code == 200
     assert client.get("/admin/incidents/incident/add/").status_code == 403
+
+
+def test_owners_and_commanders_must_be_members_of_this_organization(
+    acme, globex, login, open_incident
+):
+    incident = open_incident()
+    client = login(acme.users["maint1"])
+    d = url("detail", number=incident.number)
+    # Someone of another organization, or a name nobody has: refused, nothing written.
+    response = client.post(d, {"op": "command", "user": "globex-admin"}, follow=True)
+    assert b"No such member" in response.content
+    for owner in ("globex-maint1", "nobody-by-that-name"):
+        response = client.post(
+            d, {"op": "action_item", "title": "Fix it", "owner": owner}, follow=True
+        )
+        assert b"is not a member of this organization" in response.content
+    incident.refresh_from_db()
+    assert incident.commander is None and not incident.action_items.exists()
+    # A member works, and so does no owner yet.
+    client.post(d, {"op": "command", "user": "acme-maint2"})
+    client.post(d, {"op": "action_item", "title": "Fix it", "owner": "acme-maint2"})
+    client.post(d, {"op": "action_item", "title": "Later"})
+    incident.refresh_from_db()
+    assert incident.commander == acme.users["maint2"]
+    owners = dict(incident.action_items.values_list("title", "owner__username"))
+    assert owners == {"Fix it": "acme-maint2", "Later": None}
