@@ -1,7 +1,8 @@
 """Generation ingest: (1) raw psycopg COPY of N prepared generation rows straight into the
 table, against (2) the same N generations sent through `POST /api/v1/generations/batch` under
 gunicorn (batches of 500, several concurrent clients, a machine key with the `ingest` scope):
-validation, dedupe, catalog pricing, COPY + INSERT ... ON CONFLICT, rollups and receivers.
+validation, dedupe, catalog pricing, COPY + INSERT ... ON CONFLICT, rollups and receivers,
+plus the compaction of the per-user rollup rows that ingest appends (a beat task's work).
 
 Figures: rows/s of each and their ratio (goal >= 0.5), a retried batch adding nothing, and the
 peak RSS of the web workers after half and after all of the batches (must not grow with N).
@@ -249,6 +250,7 @@ def main(report) -> None:
     from benchmarks.common import make_org
     from llmops.tenancy.actor import Actor
     from llmops.tenancy.services import api_key_create
+    from llmops.traces.services import user_rollups_compact
 
     raw_org = make_org("bench-ingest-raw")
     api_org = make_org("bench-ingest-api")
@@ -271,14 +273,20 @@ def main(report) -> None:
         rss_half = _peak_rss_mb(pids)
         t2, second = _send_all(port, key, bodies[half:])
         rss_all = _peak_rss_mb(pids)
+        # The per-user rows ingest appended are folded by a beat task; that deferred work is
+        # part of the cost of ingest, so it counts in the API's time.
+        start = time.perf_counter()
+        folded = user_rollups_compact(org=api_org)
+        t3 = time.perf_counter() - start
         accepted = first["accepted"] + second["accepted"]
-        api_rate = accepted / (t1 + t2)
+        api_rate = accepted / (t1 + t2 + t3)
         report(
             "api_rows_per_second",
             api_rate,
             "rows/s",
             f"{CLIENTS} clients, batches of {BATCH}, {WORKERS} workers",
         )
+        report("user_rollup_compaction", t3, "s", f"{folded:,} days folded, counted above")
         report("api_to_copy_ratio", api_rate / copy_rate, "x", "goal >= 0.5")
         report("api_accepted", accepted, "rows", f"expected {N:,}")
         retry = _post(port, key, bodies[0])
@@ -291,7 +299,15 @@ def main(report) -> None:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    from llmops.traces.models import HourlyRollup
+    from llmops.traces.models import DailyUserRollup, HourlyRollup
 
     total = sum(HourlyRollup.objects.filter(organization=api_org).values_list("count", flat=True))
     report("rollup_count_matches", total == accepted, "", "goal yes")
+    users = DailyUserRollup.objects.filter(organization=api_org)
+    report(
+        "user_rollup_count_matches",
+        sum(users.values_list("count", flat=True)) == accepted
+        and users.count() == len(set(users.values_list("user_ref", "day"))),
+        "",
+        "goal yes (one row per end user and day after compaction)",
+    )

@@ -267,6 +267,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "llmops.traces.tasks.purge_expired",
         "schedule": crontab(hour=3, minute=30),
     },
+    "traces-compact-user-rollups": {
+        "task": "llmops.traces.tasks.compact_user_rollups",
+        "schedule": float(os.environ.get("TRACES_COMPACT_EVERY_SECONDS", "60")),
+        "options": {"expires": 55},
+    },
+    "traces-compact-user-rollups-all-days": {
+        "task": "llmops.traces.tasks.compact_user_rollups",
+        "schedule": crontab(hour=4, minute=0),
+        "kwargs": {"recent_days": None},
+    },
     "reviews-sweep-leases": {
         "task": "reviews.tasks.sweep_leases",
         "schedule": 60.0,

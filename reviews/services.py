@@ -285,14 +285,25 @@ def sample_generations(*, org, generations) -> int:
     """Ingest receiver (traces): route newly stored generations into the organization's active
     queues by their rules, inside the ingest transaction. Deterministic, so a retried batch
     samples the same way; an item already in a queue is not added twice."""
+    # Every ingest batch runs this, so the SQL is written out (compiling the ORM query cost more
+    # than running it), and queues are read only when there are rules.
     rules = list(
-        SamplingRule.objects.for_org(org)
-        .filter(active=True, queue__active=True)
-        .select_related("queue")
-        .order_by("queue_id", "id")
+        SamplingRule.objects.raw(
+            f"SELECT r.* FROM {SamplingRule._meta.db_table} r "
+            f"JOIN {ReviewQueue._meta.db_table} q ON q.id = r.queue_id "
+            "WHERE r.organization_id = %s AND q.organization_id = %s AND r.active AND q.active "
+            "ORDER BY r.queue_id, r.id",
+            [org.pk, org.pk],
+        )
     )
     if not rules or not generations:
         return 0
+    queues = {
+        q.pk: q for q in ReviewQueue.objects.for_org(org).filter(pk__in={r.queue_id for r in rules})
+    }
+    rules = [rule for rule in rules if rule.queue_id in queues]  # a queue deleted meanwhile
+    for rule in rules:
+        rule.queue = queues[rule.queue_id]
     by_queue: dict[int, list[SamplingRule]] = {}
     for rule in rules:
         by_queue.setdefault(rule.queue_id, []).append(rule)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from llmops.catalog.selectors import models_by_model_ids
 from llmops.tenancy.actor import Actor
 
-from .services import generations_ingest
+from .services import generations_ingest, user_rollups_compact
 
 SONNET = "claude-sonnet-4-5-20250929"
 GPT4O = "gpt-4o-2024-08-06"
@@ -155,4 +155,5 @@ def seed(*, org, users, stdout) -> None:
         body = json.dumps({"generations": items[i : i + 1000]}).encode()
         result = generations_ingest(actor=actor, body=body)
         accepted += result.accepted
+    user_rollups_compact(org=org)  # what the beat task does every minute
     stdout.write(f"{org.slug}: {accepted} production generations over 14 days")

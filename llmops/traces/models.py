@@ -147,7 +147,11 @@ class DailyRollup(RollupBase):
 
 
 class DailyUserRollup(models.Model):
-    """Cost and volume per end user (pseudonymous `user_ref`) and day, for top spenders."""
+    """Cost and volume per end user (pseudonymous `user_ref`) and day, for top spenders.
+
+    Ingest appends one row per key and batch (no unique key: an upsert per end user and batch
+    is the costliest part of ingest); readers sum a key's rows and `user_rollups_compact`
+    folds each day's rows into one per end user."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     user_ref = models.CharField(max_length=200)
@@ -161,10 +165,5 @@ class DailyUserRollup(models.Model):
     objects = OrgQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "user_ref", "day"], name="dailyuserrollup_unique_key"
-            )
-        ]
         indexes = [models.Index(fields=["organization", "day"], name="dailyuserrollup_org_day")]
         ordering = ["day"]

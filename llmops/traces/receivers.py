@@ -1,9 +1,10 @@
 """Ingest receivers: later apps (the review sampler) act on newly stored generations inside
 the ingest transaction, without the kernel importing them.
 
-A receiver is `fn(*, org, generations: list[Generation]) -> int`: it gets only rows this batch
-inserted (pk set, duplicates left out) and returns how many it sampled; the batch answer's
-`sampled` is the sum. Register from `AppConfig.ready`."""
+A receiver is `fn(*, org, generations: Sequence[Generation]) -> int`: it gets only rows this
+batch inserted (pk set, duplicates left out; instances are made on first read) and returns
+how many it sampled; the batch answer's `sampled` is the sum. Register from
+`AppConfig.ready`."""
 
 from __future__ import annotations
 

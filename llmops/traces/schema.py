@@ -46,6 +46,11 @@ class BatchIn(msgspec.Struct):
     generations: list[msgspec.Raw]
 
 
+class WholeBatchIn(msgspec.Struct):
+    generations: list[GenerationIn]
+
+
 batch_decoder = msgspec.json.Decoder(BatchIn)
 item_decoder = msgspec.json.Decoder(GenerationIn)
+whole_batch_decoder = msgspec.json.Decoder(WholeBatchIn)
 json_encoder = msgspec.json.Encoder()

@@ -7,19 +7,22 @@ a per-batch event would serialise every batch on the audit chain lock."""
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.base import ModelState
 from django.utils import timezone
+from psycopg.types.json import set_json_dumps
 
 from llmops.catalog.selectors import models_by_model_ids
 from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
@@ -27,7 +30,13 @@ from llmops.tenancy.policy import can
 
 from . import histogram, receivers
 from .models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
-from .schema import GenerationIn, batch_decoder, item_decoder, json_encoder
+from .schema import (
+    GenerationIn,
+    batch_decoder,
+    item_decoder,
+    json_encoder,
+    whole_batch_decoder,
+)
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = getattr(settings, "API_MAX_BODY_BYTES", 5 * 1024 * 1024)
@@ -75,7 +84,6 @@ class BatchResult:
     rejected: int = 0
     sampled: int = 0
     errors: list[dict] = field(default_factory=list)
-    generations: list[Generation] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
         return {
@@ -158,27 +166,46 @@ def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[Generatio
             f"The body is {len(body)} bytes; a batch may be at most {MAX_BODY_BYTES} bytes.",
             details={"limit_bytes": MAX_BODY_BYTES},
         )
-    try:
-        batch = batch_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f'The body must be {{"generations": [...]}}: {exc}', field="generations")
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"The body is not valid JSON: {exc}")
-    if len(batch.generations) > MAX_ITEMS:
+    decoded = None
+    if len(body) <= MAX_ITEM_BYTES:
+        # No item can be over the item limit: decode the whole batch in one pass, and only
+        # when something in it is invalid go item by item for per-item errors.
+        try:
+            decoded = whole_batch_decoder.decode(body).generations
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            decoded = None
+    if decoded is None:
+        try:
+            raws = batch_decoder.decode(body).generations
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(
+                f'The body must be {{"generations": [...]}}: {exc}', field="generations"
+            )
+        except msgspec.DecodeError as exc:
+            raise InvalidInput(f"The body is not valid JSON: {exc}")
+        count = len(raws)
+    else:
+        count = len(decoded)
+    if count > MAX_ITEMS:
         raise TooLarge(
-            f"The batch has {len(batch.generations)} items; at most {MAX_ITEMS} are allowed.",
+            f"The batch has {count} items; at most {MAX_ITEMS} are allowed.",
             details={"limit_items": MAX_ITEMS},
         )
     items: list[GenerationIn] = []
     latest = now + FUTURE_SKEW
-    for index, raw in enumerate(batch.generations):
+    for index in range(count):
         external_id = None
         try:
-            if len(raw) > MAX_ITEM_BYTES:
-                raise ValueError(
-                    f"The item is {len(raw)} bytes; an item may be at most {MAX_ITEM_BYTES} bytes."
-                )
-            item = item_decoder.decode(raw)
+            if decoded is not None:
+                item = decoded[index]
+            else:
+                raw = raws[index]
+                if len(raw) > MAX_ITEM_BYTES:
+                    raise ValueError(
+                        f"The item is {len(raw)} bytes; an item may be at most "
+                        f"{MAX_ITEM_BYTES} bytes."
+                    )
+                item = item_decoder.decode(raw)
             external_id = item.external_id
             created = item.created_at
             if created is not None:
@@ -223,22 +250,48 @@ def generations_ingest(*, actor, body: bytes) -> BatchResult:
     with transaction.atomic():
         models = _catalog_models(org=org, model_ids={item.model for item in unique})
         rows = [_row(item, org_id=org.pk, now=now, models=models) for item in unique]
-        if connection.vendor == "postgresql":
-            ids = _insert_postgres(rows)
-        else:
-            ids = _insert_portable(org, rows)
+        postgres = connection.vendor == "postgresql"
+        ids = _insert_postgres(rows) if postgres else _insert_portable(org, rows)
         inserted = [row for row in rows if row["external_id"] in ids]
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)
         if inserted:
-            rollups_add(org=org, rows=inserted)
             hooks = receivers.receivers()
             if hooks:
-                generations = [_instance(row, ids[row["external_id"]]) for row in inserted]
-                result.generations = generations
+                generations = StoredGenerations(inserted, ids)
                 for hook in hooks:
                     result.sampled += int(hook(org=org, generations=generations) or 0)
+            # Rollups last: their rows (one per prompt version, model and hour) are shared by
+            # concurrent batches, so they stay locked only until the commit that follows.
+            if postgres:
+                _rollups_add_postgres(org, None if len(inserted) == len(rows) else list(ids))
+            else:
+                _rollups_add_portable(org, inserted)
     return result
+
+
+class StoredGenerations(Sequence):
+    """The generations a batch stored, as model instances made only when a receiver first
+    reads them (a receiver with nothing to do for this organization only asks the length)."""
+
+    def __init__(self, rows: list[dict], ids: dict[str, int]):
+        self._rows = rows
+        self._ids = ids
+        self._items: list[Generation] | None = None
+
+    def _load(self) -> list[Generation]:
+        if self._items is None:
+            self._items = [_instance(row, self._ids[row["external_id"]]) for row in self._rows]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        return self._load()[index]
+
+    def __iter__(self):
+        return iter(self._load())
 
 
 # Database sessions (psycopg connections) that already hold the temporary table.
@@ -257,33 +310,46 @@ def _instance(row: dict, pk: int) -> Generation:
     return obj
 
 
+_copy_values = operator.itemgetter(*COLUMNS)
+_copy_oids: list[int] = []
+
+
+def _copy_types(cursor) -> list[int]:
+    """The column type OIDs a binary COPY needs, read once per process from the table."""
+    if not _copy_oids:
+        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM traces_generation_in LIMIT 0")
+        _copy_oids.extend(column.type_code for column in cursor.description)
+    return _copy_oids
+
+
 def _insert_postgres(rows: list[dict]) -> dict[str, int]:
-    """COPY into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING
-    RETURNING: COPY alone cannot skip rows that are already stored."""
-    cols = ", ".join(COLUMNS)
+    """COPY into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING
+    (COPY alone cannot skip rows that are already stored). The temporary table keeps the batch
+    until the commit, for the rollups. Returns external id -> id of the rows stored."""
     with connection.cursor() as cursor:
         raw = cursor.cursor
         session = raw.connection
         if session not in _temp_table_sessions:
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS traces_generation_in ON COMMIT DELETE ROWS AS "
-                f"SELECT {cols} FROM traces_generation WITH NO DATA"
+                f"SELECT {', '.join(COLUMNS)} FROM traces_generation WITH NO DATA"
             )
             # Known to exist once this transaction commits (a rollback drops it again).
             transaction.on_commit(lambda: _temp_table_sessions.add(session))
+        cursor.execute("SET LOCAL synchronous_commit = off")
         if connection.savepoint_ids:
             # ON COMMIT DELETE ROWS empties it at every commit; inside an outer transaction
             # (tests, a caller's atomic block) an earlier batch may still be there.
             cursor.execute("TRUNCATE traces_generation_in")
-        with raw.copy(f"COPY traces_generation_in ({cols}) FROM STDIN") as copy:
+        set_json_dumps(json_encoder.encode, context=raw)
+        types = _copy_types(cursor)
+        with raw.copy(
+            f"COPY traces_generation_in ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(types)
             for row in rows:
-                copy.write_row(
-                    [_json_text(row[c]) if c in _JSON_COLUMNS else row[c] for c in COLUMNS]
-                )
-        cursor.execute(
-            f"INSERT INTO traces_generation ({cols}) SELECT {cols} FROM traces_generation_in "
-            "ON CONFLICT (organization_id, external_id) DO NOTHING RETURNING external_id, id"
-        )
+                copy.write_row(_copy_values(row))
+        cursor.execute(_INSERT_SQL)
         return dict(cursor.fetchall())
 
 
@@ -387,105 +453,128 @@ def _aggregate(rows: list[dict]) -> tuple[dict, dict, dict]:
     return hourly, daily, users
 
 
-# Each upsert is one statement over the batch's keys sent as one JSON array (decoded by
-# jsonb_to_recordset), so many keys cost no per-row SQL; ORDER BY ord keeps the fixed key
-# order for row locks.
-_ROLLUP_UPSERT = """
-INSERT INTO {table} AS r (organization_id, prompt_name, prompt_version, model_id,
-    {period}, count, errors, input_tokens, output_tokens, cost_usd, latency_count,
-    latency_sum_ms, latency_hist)
-SELECT %s, u.prompt_name, u.prompt_version, u.model_id, u.period, u.count, u.errors,
-    u.input_tokens, u.output_tokens, u.cost_usd, u.latency_count, u.latency_sum_ms,
-    u.latency_hist
-FROM jsonb_to_recordset(%s::jsonb) AS u(ord integer, prompt_name text, prompt_version integer,
-    model_id text, period {period_type}, count bigint, errors bigint, input_tokens bigint,
-    output_tokens bigint, cost_usd numeric, latency_count bigint, latency_sum_ms bigint,
-    latency_hist jsonb)
-ORDER BY u.ord
-ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, {period}) DO UPDATE SET
-    count = r.count + EXCLUDED.count,
-    errors = r.errors + EXCLUDED.errors,
-    input_tokens = r.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = r.output_tokens + EXCLUDED.output_tokens,
-    cost_usd = r.cost_usd + EXCLUDED.cost_usd,
-    latency_count = r.latency_count + EXCLUDED.latency_count,
-    latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
-    latency_hist = (
-        SELECT COALESCE(jsonb_object_agg(k, s), '{{}}'::jsonb)
-        FROM (
-            SELECT k, SUM(v::bigint) AS s
-            FROM (
-                SELECT key AS k, value AS v FROM jsonb_each_text(r.latency_hist)
-                UNION ALL
-                SELECT key, value FROM jsonb_each_text(EXCLUDED.latency_hist)
-            ) AS both_hists
-            GROUP BY k
-        ) AS summed
-    )
-"""
-_HOURLY_UPSERT = _ROLLUP_UPSERT.format(
-    table="traces_hourlyrollup", period="hour", period_type="timestamptz"
+# Rollups on PostgreSQL: one statement over the batch rows still in the temporary table, so
+# PostgreSQL does the batch's in-memory aggregation. The rows are summed per key (and per
+# latency bucket for the histogram) first; each key is then upserted once, in a fixed order per
+# table (the ORDER BY), tables always in the same order, so concurrent batches cannot deadlock.
+# The bucket expression is histogram.bucket_of in SQL (same float operations, same bucket).
+_BUCKET_SQL = (
+    "CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms < 1 THEN 0 "
+    f"ELSE LEAST({histogram.MAX_BUCKET}, "
+    f"1 + floor(ln(latency_ms::float8) / ln({histogram.GROWTH!r}::float8)))::integer END"
 )
-_DAILY_UPSERT = _ROLLUP_UPSERT.format(table="traces_dailyrollup", period="day", period_type="date")
 
-_USER_UPSERT = """
-INSERT INTO traces_dailyuserrollup AS r (organization_id, user_ref, day, count, errors,
-    input_tokens, output_tokens, cost_usd)
-SELECT %s, u.user_ref, u.day, u.count, u.errors, u.input_tokens, u.output_tokens, u.cost_usd
-FROM jsonb_to_recordset(%s::jsonb) AS u(ord integer, user_ref text, day date, count bigint,
-    errors bigint, input_tokens bigint, output_tokens bigint, cost_usd numeric)
-ORDER BY u.ord
-ON CONFLICT (organization_id, user_ref, day) DO UPDATE SET
+_ROLLUP_SET = """
     count = r.count + EXCLUDED.count,
     errors = r.errors + EXCLUDED.errors,
     input_tokens = r.input_tokens + EXCLUDED.input_tokens,
     output_tokens = r.output_tokens + EXCLUDED.output_tokens,
-    cost_usd = r.cost_usd + EXCLUDED.cost_usd
-"""
+    cost_usd = r.cost_usd + EXCLUDED.cost_usd"""
+
+_ROLLUP_UPSERT = """
+{name} AS (
+    INSERT INTO {table} AS r (organization_id, prompt_name, prompt_version, model_id, {period},
+        count, errors, input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms,
+        latency_hist)
+    SELECT %(org)s, prompt_name, prompt_version, model_id, {period}, SUM(n), SUM(errors),
+        SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), SUM(latency_count),
+        SUM(latency_sum_ms),
+        COALESCE(jsonb_object_agg(bucket::text, n) FILTER (WHERE bucket IS NOT NULL), '{{}}')
+    FROM {source}
+    GROUP BY prompt_name, prompt_version, model_id, {period}
+    ORDER BY prompt_name NULLS LAST, prompt_version NULLS FIRST, model_id, {period}
+    ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, {period}) DO UPDATE SET
+        {set},
+        latency_count = r.latency_count + EXCLUDED.latency_count,
+        latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
+        latency_hist = r.latency_hist || COALESCE((
+            SELECT jsonb_object_agg(
+                e.key, e.value::bigint + COALESCE((r.latency_hist ->> e.key)::bigint, 0)
+            )
+            FROM jsonb_each_text(EXCLUDED.latency_hist) AS e
+        ), '{{}}'::jsonb)
+)"""
 
 
-def rollups_add(*, org, rows: list[dict]) -> None:
-    """Add stored rows to the hourly, daily and per-user rollups: aggregated in memory first,
-    each key upserted once, keys in a fixed order (tables too) so concurrent batches cannot
-    deadlock. Must run inside the ingest transaction."""
-    hourly, daily, users = _aggregate(rows)
-    if connection.vendor != "postgresql":
-        _rollups_add_portable(org, HourlyRollup, "hour", hourly)
-        _rollups_add_portable(org, DailyRollup, "day", daily)
-        _users_add_portable(org, users)
-        return
+def _upsert(name: str, table: str, period: str, source: str) -> str:
+    return _ROLLUP_UPSERT.format(
+        name=name, table=table, period=period, source=source, set=_ROLLUP_SET
+    )
+
+
+_INSERT_SQL = f"""
+INSERT INTO traces_generation ({", ".join(COLUMNS)})
+SELECT {", ".join(COLUMNS)} FROM traces_generation_in ORDER BY external_id
+ON CONFLICT (organization_id, external_id) DO NOTHING
+RETURNING external_id, id"""
+
+_ROLLUPS_SQL = (
+    """
+WITH stored AS (
+    SELECT prompt_name, prompt_version, model_id, created_at, status, input_tokens,
+        output_tokens, cost_usd, latency_ms, user_ref
+    FROM traces_generation_in
+    {where}
+),
+per_bucket AS (
+    SELECT prompt_name, prompt_version, model_id, date_trunc('hour', created_at, 'UTC') AS hour,
+        {bucket} AS bucket, COUNT(*) AS n, COUNT(*) FILTER (WHERE status = 'error') AS errors,
+        COALESCE(SUM(input_tokens), 0) AS input_tokens,
+        COALESCE(SUM(output_tokens), 0) AS output_tokens,
+        COALESCE(SUM(cost_usd), 0) AS cost_usd, COUNT(latency_ms) AS latency_count,
+        COALESCE(SUM(latency_ms), 0) AS latency_sum_ms
+    FROM stored
+    GROUP BY 1, 2, 3, 4, 5
+),""".replace("{bucket}", _BUCKET_SQL)
+    + _upsert("hourly", "traces_hourlyrollup", "hour", "per_bucket")
+    + """,
+per_bucket_day AS (
+    SELECT prompt_name, prompt_version, model_id, (hour AT TIME ZONE 'UTC')::date AS day, bucket,
+        SUM(n) AS n, SUM(errors) AS errors, SUM(input_tokens) AS input_tokens,
+        SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd,
+        SUM(latency_count) AS latency_count, SUM(latency_sum_ms) AS latency_sum_ms
+    FROM per_bucket
+    GROUP BY 1, 2, 3, 4, 5
+),"""
+    + _upsert("daily", "traces_dailyrollup", "day", "per_bucket_day")
+    + """,
+users AS (
+    INSERT INTO traces_dailyuserrollup (organization_id, user_ref, day, count, errors,
+        input_tokens, output_tokens, cost_usd)
+    SELECT %(org)s, user_ref, (created_at AT TIME ZONE 'UTC')::date AS day, COUNT(*),
+        COUNT(*) FILTER (WHERE status = 'error'), COALESCE(SUM(input_tokens), 0),
+        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0)
+    FROM stored
+    WHERE user_ref <> ''
+    GROUP BY user_ref, (created_at AT TIME ZONE 'UTC')::date
+)
+SELECT COUNT(*) FROM stored"""
+)
+_ROLLUPS_ALL_SQL = _ROLLUPS_SQL.replace("{where}", "")
+_ROLLUPS_SOME_SQL = _ROLLUPS_SQL.replace("{where}", "WHERE external_id = ANY(%(only)s)")
+
+
+def _rollups_add_postgres(org, only: list[str] | None) -> None:
+    """Add the batch in the temporary table (or the rows of it named in `only`) to the
+    hourly, daily and per-user rollups, in one statement."""
     with connection.cursor() as cursor:
-        for sql, aggs in ((_HOURLY_UPSERT, hourly), (_DAILY_UPSERT, daily)):
-            keys = sorted(aggs, key=_key_order)
-            if not keys:
-                continue
-            payload = []
-            for ord_, key in enumerate(keys):
-                a = aggs[key]
-                payload.append(
-                    {
-                        "ord": ord_,
-                        "prompt_name": key[0],
-                        "prompt_version": key[1],
-                        "model_id": key[2],
-                        "period": key[3],
-                        **{name: a[name] for name in _SUMS},
-                        "latency_hist": a["latency_hist"],
-                    }
-                )
-            cursor.execute(sql, [org.pk, _json_text(payload)])
-        keys = sorted(users)
-        if keys:
-            payload = [
-                {"ord": i, "user_ref": key[0], "day": key[1], **users[key]}
-                for i, key in enumerate(keys)
-            ]
-            cursor.execute(_USER_UPSERT, [org.pk, _json_text(payload)])
+        if only is None:
+            cursor.execute(_ROLLUPS_ALL_SQL, {"org": org.pk})
+        else:
+            cursor.execute(_ROLLUPS_SOME_SQL, {"org": org.pk, "only": only})
 
 
-def _rollups_add_portable(org, model, period: str, aggs: dict) -> None:
+def _rollups_add_portable(org, rows: list[dict]) -> None:
     """Backends without NULLS NOT DISTINCT upserts (SQLite: one writer at a time, so a
-    read-merge-write inside the transaction is safe). One read, then bulk writes."""
+    read-merge-write inside the transaction is safe): the batch is summed in Python, then
+    each table gets one read and bulk writes."""
+    hourly, daily, users = _aggregate(rows)
+    _periods_add_portable(org, HourlyRollup, "hour", hourly)
+    _periods_add_portable(org, DailyRollup, "day", daily)
+    _users_add_portable(org, users)
+
+
+def _periods_add_portable(org, model, period: str, aggs: dict) -> None:
     if not aggs:
         return
     keys = sorted(aggs, key=_key_order)
@@ -524,31 +613,75 @@ def _rollups_add_portable(org, model, period: str, aggs: dict) -> None:
 
 
 def _users_add_portable(org, users: dict) -> None:
-    if not users:
-        return
-    keys = sorted(users)
-    existing = {
-        (r.user_ref, r.day): r
-        for r in DailyUserRollup.objects.for_org(org).filter(
-            day__in={key[1] for key in keys}, user_ref__in={key[0] for key in keys}
-        )
-    }
-    new, changed = [], []
-    for key in keys:
-        a = users[key]
-        row = existing.get(key)
-        if row is None:
-            row = DailyUserRollup(organization=org, user_ref=key[0], day=key[1], cost_usd=0)
-            new.append(row)
-        else:
-            changed.append(row)
-        row.count += a["count"]
-        row.errors += a["errors"]
-        row.input_tokens += a["input_tokens"]
-        row.output_tokens += a["output_tokens"]
-        row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
-    DailyUserRollup.objects.bulk_create(new, batch_size=500)
-    DailyUserRollup.objects.bulk_update(changed, list(_USER_SUMS), batch_size=500)
+    DailyUserRollup.objects.bulk_create(
+        [
+            DailyUserRollup(organization=org, user_ref=user_ref, day=day, **users[user_ref, day])
+            for user_ref, day in sorted(users)
+        ],
+        batch_size=500,
+    )
+
+
+# Per-user rows are appended, not upserted: an end user is a new key in most batches, and an
+# upsert per user and batch cost more than the rest of the rollups. Readers sum a key's rows
+# (top_spenders does); compaction folds a day's rows into one row per end user.
+_COMPACT_DAY_SQL = """
+WITH gone AS (
+    DELETE FROM traces_dailyuserrollup
+    WHERE organization_id = %(org)s AND day = %(day)s
+    RETURNING user_ref, count, errors, input_tokens, output_tokens, cost_usd
+)
+INSERT INTO traces_dailyuserrollup (organization_id, user_ref, day, count, errors,
+    input_tokens, output_tokens, cost_usd)
+SELECT %(org)s, user_ref, %(day)s, SUM(count), SUM(errors), SUM(input_tokens),
+    SUM(output_tokens), SUM(cost_usd)
+FROM gone
+GROUP BY user_ref
+ORDER BY user_ref
+"""
+
+
+def user_rollups_compact(*, org, since: date | None = None) -> int:
+    """Fold the per-user rollup rows of each day (from `since`, else all days) that has more
+    than one row for an end user into one row per end user; returns how many days were folded.
+    One transaction per day. Safe beside ingest and another compaction: only rows the DELETE
+    took are summed (a concurrent one skips rows already gone), and rows appended meanwhile
+    stay for the next run."""
+    rows = DailyUserRollup.objects.for_org(org)
+    if since is not None:
+        rows = rows.filter(day__gte=since)
+    days = list(
+        rows.values("day")
+        .annotate(rows=Count("id"), users=Count("user_ref", distinct=True))
+        .filter(rows__gt=F("users"))
+        .order_by("day")
+        .values_list("day", flat=True)
+    )
+    for day in days:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(_COMPACT_DAY_SQL, {"org": org.pk, "day": day})
+            else:
+                _compact_day_portable(org, day)
+    return len(days)
+
+
+def _compact_day_portable(org, day: date) -> None:
+    taken = list(DailyUserRollup.objects.for_org(org).filter(day=day))
+    sums: dict[str, dict] = {}
+    for row in taken:
+        s = sums.setdefault(row.user_ref, dict.fromkeys(_USER_SUMS, 0))
+        for name in _USER_SUMS:
+            s[name] += getattr(row, name)
+    DailyUserRollup.objects.filter(pk__in=[row.pk for row in taken]).delete()
+    DailyUserRollup.objects.bulk_create(
+        [
+            DailyUserRollup(organization=org, user_ref=user_ref, day=day, **s)
+            for user_ref, s in sorted(sums.items())
+        ],
+        batch_size=500,
+    )
 
 
 # --- evidence and retention ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from llmops.traces import receivers
+from llmops.traces import histogram, receivers, selectors, services, tasks
 from llmops.traces.models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
 
 from .conftest import item
@@ -253,6 +253,109 @@ def test_rollups_equal_aggregates_of_raw_rows(acme, ingest_key, post_batch):
     users = DailyUserRollup.objects.filter(organization=acme.org)
     assert sum(u.count for u in users) == 120
     assert sum(u.cost_usd for u in users) == sum(g.cost_usd for g in raw)
+
+
+def test_rollup_histograms_hold_each_rows_bucket(acme, ingest_key, post_batch):
+    """The bucket the database computes (PostgreSQL) is histogram.bucket_of of each row."""
+    now = timezone.now() - timedelta(minutes=30)
+    latencies = [0, 0.4, 1, 1.04, 1.05, 2, 19, 20, 21, 99, 1000, 1050, 12345, 86_400_000, None]
+    items = []
+    for i, latency in enumerate(latencies):
+        it = item(f"h{i}", created_at=now.isoformat(), latency_ms=latency)
+        if latency is None:
+            del it["latency_ms"]
+        items.append(it)
+    # Split so the second batch merges into histograms the first one wrote.
+    assert post_batch(ingest_key, items[:7]).json()["accepted"] == 7
+    assert post_batch(ingest_key, items[7:]).json()["accepted"] == 8
+    expected: dict[str, int] = {}
+    for g in Generation.objects.filter(organization=acme.org):
+        if g.latency_ms is not None:
+            key = str(histogram.bucket_of(g.latency_ms))
+            expected[key] = expected.get(key, 0) + 1
+    (hour,) = HourlyRollup.objects.filter(organization=acme.org)
+    (day,) = DailyRollup.objects.filter(organization=acme.org)
+    assert hour.latency_hist == expected == day.latency_hist
+    assert hour.count == 15 and hour.latency_count == 14
+    assert hour.latency_sum_ms == sum(
+        Generation.objects.filter(organization=acme.org)
+        .values_list("latency_ms", flat=True)
+        .exclude(latency_ms=None)
+    )
+
+
+def test_partly_duplicate_batch_rolls_up_only_new_rows(acme, ingest_key, post_batch):
+    post_batch(ingest_key, [item("a", input_tokens=10), item("b", input_tokens=20)])
+    r = post_batch(ingest_key, [item("b", input_tokens=999), item("c", input_tokens=30)]).json()
+    assert (r["accepted"], r["duplicates"]) == (1, 1)
+    (hour,) = HourlyRollup.objects.filter(organization=acme.org)
+    assert (hour.count, hour.input_tokens) == (3, 60)
+
+
+def test_json_fields_are_stored_as_sent(acme, ingest_key, post_batch):
+    context = [{"source": "kb/a.md", "text": 'tab\there, newline\n, quote " and \\ é ✓'}]
+    tool_calls = [{"name": "lookup", "arguments": {"order": 1, "nested": [1.5, None, True]}}]
+    post_batch(
+        ingest_key,
+        [
+            item(
+                "j",
+                context=context,
+                tool_calls=tool_calls,
+                metadata={"region": "eu", "n": 3},
+                tags=["web", "beta"],
+                output="line one\nline\ttwo \\N",
+            )
+        ],
+    )
+    g = Generation.objects.get(organization=acme.org, external_id="j")
+    assert g.context == context and g.tool_calls == tool_calls
+    assert g.metadata == {"region": "eu", "n": 3} and g.tags == ["web", "beta"]
+    assert g.output == "line one\nline\ttwo \\N"
+    assert g.trace_id == "" and g.pinned is False
+
+
+def test_per_user_rows_are_appended_summed_by_readers_and_compacted(
+    acme, globex, ingest_key, api_key, post_batch
+):
+    now = timezone.now() - timedelta(minutes=5)
+    for n in range(3):
+        post_batch(
+            ingest_key,
+            [
+                item(f"u{n}-a", user_ref="alice", cost_usd=0.5, created_at=now.isoformat()),
+                item(f"u{n}-b", user_ref="bob", cost_usd=0.25, created_at=now.isoformat()),
+            ],
+        )
+    post_batch(api_key(globex, ["ingest"]), [item("g", user_ref="alice", cost_usd=9)])
+    rows = DailyUserRollup.objects.filter(organization=acme.org)
+    assert rows.count() == 6  # one row per user, day and batch
+    spenders = selectors.top_spenders(org=acme.org, since=now - timedelta(days=1))
+    assert [(s["user_ref"], s["count"], s["cost_total"]) for s in spenders] == [
+        ("alice", 3, Decimal("1.5")),
+        ("bob", 3, Decimal("0.75")),
+    ]
+    assert services.user_rollups_compact(org=acme.org) == 1  # one day folded
+    assert rows.count() == 2
+    assert selectors.top_spenders(org=acme.org, since=now - timedelta(days=1)) == spenders
+    assert services.user_rollups_compact(org=acme.org) == 0
+    # Another organization's rows are neither folded nor read.
+    assert DailyUserRollup.objects.filter(organization=globex.org).count() == 1
+
+
+def test_compaction_task_folds_every_organization(acme, globex, ingest_key, api_key, post_batch):
+    for n in range(2):
+        post_batch(ingest_key, [item(f"a{n}", user_ref="alice")])
+        post_batch(api_key(globex, ["ingest"]), [item(f"g{n}", user_ref="gina")])
+    assert tasks.compact_user_rollups.delay().get() == 2  # a day in each organization
+    assert DailyUserRollup.objects.count() == 2
+    # A late event for an old day is left to the nightly run over all days.
+    old = (timezone.now() - timedelta(days=5)).isoformat()
+    post_batch(ingest_key, [item("late1", user_ref="alice", created_at=old)])
+    post_batch(ingest_key, [item("late2", user_ref="alice", created_at=old)])
+    assert tasks.compact_user_rollups.delay().get() == 0
+    assert tasks.compact_user_rollups.delay(recent_days=None).get() == 1
+    assert DailyUserRollup.objects.filter(organization=acme.org).count() == 2
 
 
 def test_receivers_get_new_rows_only_and_sampled_is_their_sum(acme, ingest_key, post_batch):
