@@ -151,9 +151,19 @@ class DailyUserRollup(models.Model):
 
     Ingest appends one row per key and batch (no unique key: an upsert per end user and batch
     is the costliest part of ingest); readers sum a key's rows and `user_rollups_compact`
-    folds each day's rows into one per end user."""
+    folds each day's rows into one per end user. The organization has no database foreign
+    key or own index: ingest appends hundreds of rows per batch, a foreign-key check each cost
+    more than the insert, and the rows are derived data that only ingest and compaction
+    write, with the batch's organization; deleting an organization still deletes them (Django
+    cascades), and the (organization, day) index serves every read."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     user_ref = models.CharField(max_length=200)
     day = models.DateField()
     count = models.BigIntegerField(default=0)
