@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from llmops.traces import demo, selectors
-from llmops.traces.models import Generation
+from llmops.traces.models import DailyUserRollup, Generation
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,13 @@ def test_demo_has_volume_an_error_spike_and_a_cost_spike(acme):
     top = data["top_spenders"]
     assert top[0]["user_ref"] == "u-7f3a91"
     assert top[0]["cost_total"] > 10 * top[1]["cost_total"]
+    # The seed ends with the compaction beat would run: one per-user row per user and day.
+    users = DailyUserRollup.objects.filter(organization=acme.org)
+    assert users.count() == len(set(users.values_list("user_ref", "day")))
+    assert (
+        sum(users.values_list("count", flat=True))
+        == count - Generation.objects.filter(organization=acme.org, user_ref="").count()
+    )
     days = selectors.rollup_series(org=acme.org, since=now - timedelta(days=14), step="day")
     costs = sorted(float(s["cost_total"]) for s in days)
     assert costs[-1] > 3 * costs[len(costs) // 2]
