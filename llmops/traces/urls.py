@@ -12,5 +12,8 @@ urlpatterns = [
 
 api_urlpatterns = [
     path("generations/batch", api.GenerationBatch.as_view(), name="generation_batch"),
-    path("generations/<str:external_id>", api.GenerationDetail.as_view(), name="generation_detail"),
+    # `path`: external ids may contain "/" (send it as is or as %2F).
+    path(
+        "generations/<path:external_id>", api.GenerationDetail.as_view(), name="generation_detail"
+    ),
 ]

@@ -416,6 +416,13 @@ def test_get_generation_by_external_id(acme, globex, ingest_key, api_key, api, p
     other = api(api_key(globex, ["ingest"])).get("/api/v1/generations/plain")
     assert other.status_code == 404
     assert api(ingest_key).get("/api/v1/generations/nope").status_code == 404
+    # External ids with "/" are served, sent as is or percent-encoded.
+    post_batch(ingest_key, [item("tenant/42/req-7")])
+    for url in ("/api/v1/generations/tenant/42/req-7", "/api/v1/generations/tenant%2F42%2Freq-7"):
+        r = api(ingest_key).get(url)
+        assert r.status_code == 200, url
+        assert r.json()["external_id"] == "tenant/42/req-7"
+    assert api(api_key(globex, ["ingest"])).get(url).status_code == 404
 
 
 def test_json_output_round_trips(acme, ingest_key, api, post_batch):
