@@ -160,6 +160,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Lock-outs count per client address as the audit log sees it (TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "llmops.common.http.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

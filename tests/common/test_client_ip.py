@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from llmops.audit.models import AuditEvent
 from llmops.common.http import client_ip
@@ -42,3 +42,34 @@ def test_audit_events_carry_the_ip_of_html_and_api_requests(
         api(api_key(acme, ["audit:read"])).get("/api/v1/me", REMOTE_ADDR="192.0.2.8").status_code
         == 200
     )
+
+
+def test_login_lockouts_count_per_client_behind_a_trusted_proxy(acme, client, settings):
+    """Two clients behind the same proxy: one's failed log-ins do not lock the other out."""
+    from axes.models import AccessAttempt
+
+    settings.LLMOPS = {**settings.LLMOPS, "TRUSTED_PROXY_COUNT": 1}
+    user = acme.users["admin"]
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/",
+            {"username": user.username, "password": f"wrong-{n}"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.4",
+        )
+    (attempt,) = AccessAttempt.objects.filter(username=user.username)
+    assert attempt.ip_address == "198.51.100.4"
+    assert attempt.failures_since_start == settings.AXES_FAILURE_LIMIT
+    user.set_password("right-password-1")
+    user.save()
+
+    def log_in(forwarded):
+        return Client().post(
+            "/accounts/login/",
+            {"username": user.username, "password": "right-password-1"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    assert log_in("198.51.100.4").status_code in (403, 429)  # that client is locked out
+    assert log_in("203.0.113.9").status_code == 302  # another client behind the proxy is not
