@@ -53,6 +53,11 @@ def test_readme_client_against_live_server(transactional_db, live_server, acme, 
     services.label_deploy(actor=acme.actor("maint2"), prompt=prompt, label="production", version=v2)
     assert client.get(prompt.name)["version"] in (1, 2)  # stale while revalidating
     assert _wait_for(lambda: client.get(prompt.name)["version"] == 2)
+    # With ttl=0 every get starts a revalidation: let the last one end (and the server finish
+    # its request) before the test's database is flushed.
+    client.ttl = 3600.0
+    assert _wait_for(lambda: not client._refreshing)
+    time.sleep(0.3)
 
     offline = ns["PromptClient"](
         "http://127.0.0.1:9", raw, timeout=0.5, fallbacks={prompt.name: {"template": "fallback"}}
