@@ -98,21 +98,13 @@ class IncidentFromReviewView(OrgMixin, TemplateView):
     action = "incident.open"
 
     def _item(self):
-        from reviews.models import QueueItem, Review
+        from reviews import selectors as review_selectors
 
-        item = (
-            QueueItem.objects.for_org(self.org)
-            .select_related("queue", "generation")
-            .filter(pk=self.kwargs["item_id"])
-            .first()
-        )
-        if item is None or not can(self.actor, "queue.view", item.queue):
+        try:
+            item = review_selectors.item_get(actor=self.actor, item_id=self.kwargs["item_id"])
+        except NotFound:
             raise NotFound("No such review item.")
-        reviews = Review.objects.for_org(self.org).filter(item=item).select_related("reviewer")
-        review = reviews.filter(reviewer=self.request.user).order_by("-id").first() or (
-            reviews.order_by("-id").first()
-        )
-        return item, review
+        return item, review_selectors.latest_review(item=item, user=self.request.user)
 
     def get_context_data(self, **kwargs):
         item, review = self._item()
@@ -221,21 +213,16 @@ class IncidentDetailView(OrgMixin, TemplateView):
         return super().get_context_data(**ctx)
 
     def _action_choices(self) -> dict:
-        from llmops.catalog.models import ModelVersion
-        from llmops.evals.models import EvalDataset
-        from prompts.models import Label
+        from llmops.catalog.selectors import models_in_service
+        from llmops.evals.selectors import dataset_list
+        from prompts.selectors import deployed_labels
 
         return {
             "members": tenancy_selectors.staff_members(org=self.org),
             "all_members": tenancy_selectors.member_list(org=self.org),
-            "datasets": EvalDataset.objects.for_org(self.org).order_by("name")[:200],
-            "labels": Label.objects.for_org(self.org)
-            .filter(version__isnull=False)
-            .select_related("prompt", "version")
-            .order_by("prompt__name", "name")[:200],
-            "models": ModelVersion.objects.for_org(self.org)
-            .filter(status__in=("approved", "deprecated"))
-            .order_by("model_id")[:200],
+            "datasets": dataset_list(org=self.org)[:200],
+            "labels": deployed_labels(org=self.org),
+            "models": models_in_service(org=self.org),
         }
 
     def get(self, request, *args, **kwargs):
@@ -306,10 +293,11 @@ class IncidentDetailView(OrgMixin, TemplateView):
         messages.success(self.request, f"Linked {evidence.label}.")
 
     def op_eval_case(self, incident, p):
-        from llmops.evals.models import EvalDataset
+        from llmops.evals.selectors import dataset_get
 
-        dataset = EvalDataset.objects.for_org(self.org).filter(pk=_int(p.get("dataset"))).first()
-        if dataset is None:
+        try:
+            dataset = dataset_get(org=self.org, pk=p.get("dataset"))
+        except NotFound:
             raise InvalidInput("Choose a dataset.", field="dataset")
         link = services.incident_add_eval_case(
             actor=self.actor,
@@ -382,14 +370,9 @@ class IncidentDetailView(OrgMixin, TemplateView):
         messages.success(self.request, "Regulatory clock set.")
 
     def op_rollback(self, incident, p):
-        from prompts.models import Label
+        from prompts.selectors import label_get
 
-        label = (
-            Label.objects.for_org(self.org)
-            .select_related("prompt")
-            .filter(pk=_int(p.get("label")))
-            .first()
-        )
+        label = label_get(org=self.org, label_id=p.get("label"))
         if label is None:
             raise InvalidInput("Choose a prompt label.", field="label")
         services.incident_rollback_prompt(
@@ -403,10 +386,11 @@ class IncidentDetailView(OrgMixin, TemplateView):
         messages.success(self.request, f"Rolled {label.prompt.name}@{label.name} back.")
 
     def op_suspend(self, incident, p):
-        from llmops.catalog.models import ModelVersion
+        from llmops.catalog.selectors import model_get
 
-        model = ModelVersion.objects.for_org(self.org).filter(pk=_int(p.get("model"))).first()
-        if model is None:
+        try:
+            model = model_get(org=self.org, pk=p.get("model"))
+        except NotFound:
             raise InvalidInput("Choose a model version.", field="model")
         services.incident_suspend_model(
             actor=self.actor, incident=incident, model=model, reason=p.get("reason", "")
@@ -418,26 +402,21 @@ def _resolve_evidence(org, kind: str, ref: str):
     if not ref:
         raise InvalidInput("Name what to link.", field="ref")
     if kind == Evidence.Kind.GENERATION:
-        from llmops.traces.models import Generation
+        from llmops.traces.selectors import generation_by_external_id
 
-        obj = Generation.objects.for_org(org).filter(external_id=ref).first()
+        try:
+            obj = generation_by_external_id(org=org, external_id=ref)
+        except NotFound:
+            obj = None
     elif kind == Evidence.Kind.MODEL_VERSION:
-        from llmops.catalog.models import ModelVersion
+        from llmops.catalog.selectors import model_by_model_id
 
-        obj = ModelVersion.objects.for_org(org).filter(model_id=ref).first()
+        obj = model_by_model_id(org=org, model_id=ref)
     elif kind == Evidence.Kind.PROMPT_VERSION:
-        from prompts.models import PromptVersion
+        from prompts.selectors import version_by_ref
 
         name, _, number = ref.rpartition("@")
-        number = _int(number.lstrip("v"))
-        obj = (
-            PromptVersion.objects.for_org(org)
-            .select_related("prompt", "model")
-            .filter(prompt__name=name, number=number)
-            .first()
-            if name and number
-            else None
-        )
+        obj = version_by_ref(org=org, name=name, number=_int(number.lstrip("v")))
     else:
         raise InvalidInput("Choose what kind of evidence to link.", field="kind")
     if obj is None:

@@ -235,6 +235,14 @@ def prompt_owners(*, prompt: Prompt) -> dict:
     }
 
 
+def approval_get(*, org, version: PromptVersion, approval_id) -> Approval:
+    """One decision on this version, in this organization."""
+    approval = Approval.objects.for_org(org).filter(pk=approval_id, version=version).first()
+    if approval is None:
+        raise NotFound("No such decision.")
+    return approval
+
+
 def version_approvals(*, version: PromptVersion) -> QuerySet[Approval]:
     return version.approvals.select_related("user").order_by("created_at", "id")
 
@@ -385,3 +393,33 @@ def versions_pinning_model(*, org, model: ModelVersion, limit: int = 50) -> list
     return [
         {"version": v, "labels": sorted(label.name for label in v.labels.all())} for v in versions
     ]
+
+
+def deployed_labels(*, org, limit: int = 200) -> QuerySet[Label]:
+    """Labels that point at a version (what an incident can roll back), by prompt and name."""
+    return (
+        Label.objects.for_org(org)
+        .filter(version__isnull=False)
+        .select_related("prompt", "version")
+        .order_by("prompt__name", "name")[:limit]
+    )
+
+
+def label_get(*, org, label_id) -> Label | None:
+    try:
+        label_id = int(label_id)
+    except (TypeError, ValueError):
+        return None
+    return Label.objects.for_org(org).select_related("prompt").filter(pk=label_id).first()
+
+
+def version_by_ref(*, org, name: str, number: int | None) -> PromptVersion | None:
+    """`name` version `number` in this organization, or None."""
+    if not name or not number:
+        return None
+    return (
+        PromptVersion.objects.for_org(org)
+        .select_related("prompt", "model")
+        .filter(prompt__name=name, number=number)
+        .first()
+    )

@@ -15,14 +15,14 @@ from django.views.generic import TemplateView
 
 from llmops.catalog.selectors import model_list
 from llmops.common.errors import InvalidInput, NotFound
-from llmops.evals.models import EvalPolicy
+from llmops.evals.selectors import policy_list
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.policy import can
 from llmops.tenancy.selectors import team_list
 
 from . import selectors, services
 from .forms import DeployForm, OwnerForm, PromptForm, PromptSettingsForm, ProposeForm, ReviewForm
-from .models import Approval, PromptVersion
+from .models import PromptVersion
 
 LABEL_STATES = [
     ("", "Any label state"),
@@ -140,7 +140,7 @@ class PromptDetailView(PromptMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         prompt = self.get_prompt()
-        policies = EvalPolicy.objects.for_org(self.org).order_by("name")
+        policies = policy_list(org=self.org)
         versions = self.paginate(selectors.prompt_versions(prompt=prompt), per_page=20)
         may_manage = can(self.actor, "prompt.manage", prompt)
         return super().get_context_data(
@@ -195,7 +195,7 @@ class PromptDetailView(PromptMixin, TemplateView):
                 request, f"Label {label.name} is now {'protected' if protected else 'unprotected'}."
             )
         elif op == "settings":
-            policies = EvalPolicy.objects.for_org(self.org)
+            policies = policy_list(org=self.org)
             form = PromptSettingsForm(request.POST, policies=policies)
             if not form.is_valid():
                 return self.render_to_response(self.get_context_data(settings_form=form))
@@ -280,8 +280,8 @@ class VersionView(PromptMixin, TemplateView):
             services.version_withdraw(actor=self.actor, version=version)
             messages.success(request, f"v{version.number} withdrawn.")
         elif op == "retract":
-            approval = Approval.objects.for_org(self.org).get(
-                pk=_posted_id(request, "approval"), version=version
+            approval = selectors.approval_get(
+                org=self.org, version=version, approval_id=_posted_id(request, "approval")
             )
             services.approval_retract(actor=self.actor, approval=approval)
             messages.success(request, "Your decision was retracted.")

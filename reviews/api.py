@@ -55,7 +55,7 @@ class QueueReviewIn(serializers.Serializer):
 
 
 def item_payload(assignment, request=None) -> dict:
-    item = QueueItem.objects.select_related("generation", "queue").get(pk=assignment.item_id)
+    item = selectors.item_for_assignment(assignment=assignment)
     gen = item.generation
     queue = item.queue
     return {

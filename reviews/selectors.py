@@ -146,6 +146,26 @@ def queue_reviewers(*, queue: ReviewQueue) -> tuple[list, list]:
     return sorted(users, key=lambda u: u.get_username()), teams
 
 
+def item_for_assignment(*, assignment: Assignment) -> QueueItem:
+    """The item an assignment is for, with its generation and queue (same organization)."""
+    return (
+        QueueItem.objects.for_org(assignment.organization_id)
+        .select_related("generation", "queue")
+        .get(pk=assignment.item_id)
+    )
+
+
+def rule_get(*, queue: ReviewQueue, rule_id) -> SamplingRule | None:
+    """One of the queue's rules (the queue's organization only), or None."""
+    try:
+        rule_id = int(rule_id)
+    except (TypeError, ValueError):
+        return None
+    return (
+        SamplingRule.objects.for_org(queue.organization_id).filter(queue=queue, pk=rule_id).first()
+    )
+
+
 def queue_rules(*, queue: ReviewQueue) -> list[SamplingRule]:
     rules = list(queue.rules.order_by("id"))
     for rule in rules:
@@ -350,3 +370,11 @@ def export_items(*, queue: ReviewQueue) -> Iterator[dict[str, Any]]:
                 ],
                 "final_answers": item.final_answers,
             }
+
+
+def latest_review(*, item: QueueItem, user) -> Review | None:
+    """The user's latest review of the item, else anyone's latest (same organization)."""
+    reviews = (
+        Review.objects.for_org(item.organization_id).filter(item=item).select_related("reviewer")
+    )
+    return reviews.filter(reviewer=user).order_by("-id").first() or reviews.order_by("-id").first()

@@ -16,11 +16,11 @@ from django.utils import timezone
 from django.views.generic import TemplateView, View
 
 from llmops.common.errors import GovernanceError, InvalidInput
-from llmops.evals.models import EvalDataset
+from llmops.evals.selectors import dataset_list
 from llmops.tenancy import guardian
 from llmops.tenancy.mixins import OrgMixin
-from llmops.tenancy.models import Membership, Team
 from llmops.tenancy.policy import can
+from llmops.tenancy.selectors import member_list, team_list
 
 from . import rubric as rubric_mod
 from . import selectors, services
@@ -170,7 +170,7 @@ class QueueListView(OrgMixin, TemplateView):
         )
 
     def _datasets(self):
-        return list(EvalDataset.objects.for_org(self.org).order_by("name"))
+        return list(dataset_list(org=self.org))
 
     def post(self, request, *args, **kwargs):
         self.require("queue.manage")
@@ -207,7 +207,7 @@ class QueueSettingsView(QueueMixin, TemplateView):
         if partial:
             return super().get_context_data(**ctx, **kwargs)
         users, teams = selectors.queue_reviewers(queue=queue)
-        datasets = list(EvalDataset.objects.for_org(self.org).order_by("name"))
+        datasets = list(dataset_list(org=self.org))
         preview = selectors.sampling_preview(queue=queue)
         rules = selectors.queue_rules(queue=queue)
         for rule in rules:
@@ -237,10 +237,8 @@ class QueueSettingsView(QueueMixin, TemplateView):
             rule_form=kwargs.pop("rule_form", None) or RuleForm(),
             reviewer_users=users,
             reviewer_teams=teams,
-            members=Membership.objects.for_org(self.org)
-            .select_related("user")
-            .order_by("user__username"),
-            teams=Team.objects.for_org(self.org).order_by("name"),
+            members=member_list(org=self.org),
+            teams=team_list(org=self.org),
             backfill_form=kwargs.pop("backfill_form", None)
             or BackfillForm(
                 initial={
@@ -269,7 +267,7 @@ class QueueSettingsView(QueueMixin, TemplateView):
         return redirect("reviews:settings", org_slug=self.org.slug, queue_id=queue.pk)
 
     def op_update(self, request, queue):
-        datasets = list(EvalDataset.objects.for_org(self.org))
+        datasets = list(dataset_list(org=self.org))
         form = QueueForm(request.POST, datasets=datasets)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(queue_form=form))
@@ -359,11 +357,7 @@ class QueueSettingsView(QueueMixin, TemplateView):
         )
 
     def op_rule_delete(self, request, queue):
-        rule = (
-            SamplingRule.objects.for_org(self.org)
-            .filter(queue=queue, pk=request.POST.get("rule"))
-            .first()
-        )
+        rule = selectors.rule_get(queue=queue, rule_id=request.POST.get("rule"))
         if rule is None:
             raise Http404("No such rule.")
         services.rule_delete(actor=self.actor, rule=rule)

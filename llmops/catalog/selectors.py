@@ -186,3 +186,12 @@ def evidence_for_run(*, org, run) -> QuerySet[ModelEvidence]:
         .select_related("model_version")
         .order_by("model_version__model_id")
     )
+
+
+def models_in_service(*, org, limit: int = 200) -> QuerySet[ModelVersion]:
+    """Approved and deprecated models (what an incident can suspend), by model id."""
+    return (
+        ModelVersion.objects.for_org(org)
+        .filter(status__in=("approved", "deprecated"))
+        .order_by("model_id")[:limit]
+    )
