@@ -1,4 +1,4 @@
-"""Incidents API (DESIGN.md): incidents list/create/get, transition, timeline, alert intake,
+"""Incidents API (README.md, "HTTP API"): incidents list/create/get, transition, timeline, alert intake,
 runbooks. Thin: parse, call one service or selector, serialize."""
 
 from __future__ import annotations

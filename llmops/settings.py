@@ -54,7 +54,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
-    # kernel, left to right in the import order of DESIGN.md
+    # kernel, left to right in the import order of docs/architecture.md
     "llmops.tenancy",
     "llmops.audit",
     "llmops.notify",
@@ -181,7 +181,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
-# The API accepts bodies up to 5 MB (DESIGN.md); above that the view answers 413 itself.
+# The API accepts bodies up to 5 MB (README.md, "HTTP API"); above that the view answers 413 itself.
 API_MAX_BODY_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES + 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000

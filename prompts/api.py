@@ -1,4 +1,4 @@
-"""Prompt registry HTTP API (DESIGN.md "Prompts"): thin views over services and selectors.
+"""Prompt registry HTTP API (README.md, "HTTP API" and "Prompts"): thin views over services and selectors.
 Resolve answers a warm request from the cache with no database query, key auth included."""
 
 from __future__ import annotations

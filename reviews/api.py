@@ -1,4 +1,4 @@
-"""Reviews API (DESIGN.md): queues list/create/get, claim (200 item | 204), review, release,
+"""Reviews API (README.md, "HTTP API"): queues list/create/get, claim (200 item | 204), review, release,
 stats, export. Thin: parse, call a service or selector, serialize."""
 
 from __future__ import annotations

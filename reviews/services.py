@@ -156,7 +156,7 @@ def queue_create(
         **fields,
     )
     if actor.is_human:
-        # The creator is the queue's first owner (DESIGN.md).
+        # The creator is the queue's first owner (docs/architecture.md, "Tenancy and access").
         guardian.grant(GRANT, actor.user, queue)
     audit_record(
         actor=actor,

@@ -1,4 +1,4 @@
-"""Model catalog API (DESIGN.md): list/filter, check, get, propose, decision, transition,
+"""Model catalog API (README.md, "HTTP API"): list/filter, check, get, propose, decision, transition,
 attach evidence. Thin: parse, call one selector or service, serialize."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ _VERSION_SUFFIX = re.compile(r"(?:[-@]\d{3}|-v\d+)(?::\d+)?$", re.IGNORECASE)
 
 
 def is_floating_model_id(model_id: str) -> bool:
-    """DESIGN.md: floating when it ends in `latest`, or carries neither a date stamp
+    """docs/architecture.md: floating when it ends in `latest`, or carries neither a date stamp
     (`20250929`, `2024-08-06`) nor a version suffix (`-001`, `@001`, `-v2`)."""
     value = (model_id or "").strip()
     if value.lower().endswith("latest"):

@@ -33,7 +33,7 @@ from .selectors import days_until, is_floating_model_id, models_with_lifecycle_d
 
 Status = ModelVersion.Status
 
-# to -> the statuses it may be reached from (DESIGN.md lifecycle).
+# to -> the statuses it may be reached from (docs/architecture.md, "Governance rules").
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SUSPENDED: frozenset({Status.APPROVED}),
     Status.APPROVED: frozenset({Status.SUSPENDED}),  # reinstate
@@ -317,7 +317,7 @@ def model_update(*, actor: Actor, model: ModelVersion, **fields) -> ModelVersion
 
 
 def _may_break_glass(actor: Actor) -> bool:
-    # DESIGN.md's decision endpoint takes `break_glass_reason`, so an admin's personal key
+    # The API's decision endpoint (README.md) takes `break_glass_reason`, so an admin's personal key
     # with `models:approve` (a human-only scope) may use it on a model decision: the key
     # may decide, and the person behind it holds break_glass by role.
     if can(actor, "break_glass"):

@@ -1,4 +1,4 @@
-"""Evals API (DESIGN.md): datasets and bulk cases, eval runs (generic JSON and promptfoo).
+"""Evals API (README.md, "HTTP API"): datasets and bulk cases, eval runs (generic JSON and promptfoo).
 An upload's answer carries the verdict under the organization's default policy; when
 `model` names a catalog model the run becomes evidence on it (the catalog owns that link)."""
 

@@ -66,7 +66,7 @@ _allow("runbook.manage", STAFF)
 
 ACTIONS = frozenset(MATRIX)
 
-# API key scopes (DESIGN.md); a scope that writes also reads.
+# API key scopes (README.md, "HTTP API"); a scope that writes also reads.
 SCOPES: dict[str, frozenset[str]] = {
     "ingest": frozenset({"generation.ingest", "generation.view"}),
     "prompts:read": frozenset({"prompt.view"}),

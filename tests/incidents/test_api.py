@@ -1,4 +1,4 @@
-"""The incidents API (DESIGN.md): create/list/get, transition with 409s naming the rule,
+"""The incidents API (README.md, "HTTP API"): create/list/get, transition with 409s naming the rule,
 timeline, alert intake with dedupe (201 created / 200 appended), runbooks, bad input."""
 
 from __future__ import annotations

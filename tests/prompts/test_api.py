@@ -1,4 +1,4 @@
-"""The prompt registry HTTP API (DESIGN.md "Prompts"), resolve caching and its query count."""
+"""The prompt registry HTTP API (README.md, "HTTP API" and "Prompts"), resolve caching and its query count."""
 
 from __future__ import annotations
 
