@@ -7,11 +7,6 @@ from .models import Role
 from .policy import SCOPES, scopes_beyond_role
 
 
-class MemberAddForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
-
-
 class InvitationForm(forms.Form):
     email = forms.EmailField(required=False, help_text="Optional: who the link is meant for.")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)

@@ -131,27 +131,6 @@ def _lock_members(org) -> None:
 
 
 @transaction.atomic
-def member_add(*, actor: Actor, username: str, role: str) -> Membership:
-    _require(actor, "member.manage")
-    _role(role)
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        raise InvalidInput(
-            f"No user named '{username}'; send an invitation link instead.", field="username"
-        )
-    if Membership.objects.for_org(actor.org).filter(user=user).exists():
-        raise InvalidInput(f"'{username}' is already a member.", field="username")
-    membership = Membership.objects.create(user=user, organization=actor.org, role=role)
-    audit_record(
-        actor=actor,
-        action="member.added",
-        target=("auth.user", user.pk, user.username),
-        details={"role": role},
-    )
-    return membership
-
-
-@transaction.atomic
 def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
     _require(actor, "member.manage")
     _role(role)

@@ -18,7 +18,6 @@ from .forms import (
     ApiKeyForm,
     InvitationForm,
     InvitationSignupForm,
-    MemberAddForm,
     OrgSettingsForm,
     RoleForm,
     TeamForm,
@@ -78,32 +77,34 @@ class MembersView(OrgMixin, TemplateView):
             q=q,
             role=role,
             roles=Role.choices,
-            add_form=kwargs.pop("add_form", None) or MemberAddForm(),
             invite_form=kwargs.pop("invite_form", None) or InvitationForm(),
             invitations=selectors.invitation_list(org=self.org),
-            invite_link=self.request.session.pop("invite_link", None),
             **kwargs,
         )
 
     def post(self, request, *args, **kwargs):
         self.require("member.manage")
         op = request.POST.get("op")
-        if op == "add":
-            form = MemberAddForm(request.POST)
-            if not form.is_valid():
-                return self.render_to_response(self.get_context_data(add_form=form))
-            services.member_add(actor=self.actor, **form.cleaned_data)
-            messages.success(request, f"Added {form.cleaned_data['username']}.")
-        elif op == "invite":
+        # Nobody is added to an organization without accepting an invitation: there is no
+        # direct "add by username" (it joined people without consent and told whether an
+        # account exists).
+        if op == "invite":
             form = InvitationForm(request.POST)
             if not form.is_valid():
                 return self.render_to_response(self.get_context_data(invite_form=form))
             _, token = services.invitation_create(actor=self.actor, **form.cleaned_data)
-            request.session["invite_link"] = request.build_absolute_uri(
-                reverse("invitation_accept", args=[token])
-            )
             messages.success(request, "Invitation link created. Copy it now: it is shown once.")
-        elif op == "revoke_invite":
+            # Shown in this response only: the token never waits in the session table.
+            response = self.render_to_response(
+                self.get_context_data(
+                    invite_link=request.build_absolute_uri(
+                        reverse("invitation_accept", args=[token])
+                    )
+                )
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+        if op == "revoke_invite":
             inv = selectors.invitation_list(org=self.org).get(
                 pk=_pk(request.POST.get("invitation"))
             )
@@ -223,7 +224,6 @@ class ApiKeysView(OrgMixin, TemplateView):
             manages=self.manages,
             form=kwargs.pop("form", None) or self.make_form(),
             human_only=sorted(HUMAN_ONLY_SCOPES),
-            new_key=self.request.session.pop("new_api_key", None),
             **kwargs,
         )
 
@@ -243,8 +243,13 @@ class ApiKeysView(OrgMixin, TemplateView):
             scopes=form.cleaned_data["scopes"],
             user=user,
         )
-        request.session["new_api_key"] = {"key": raw, "name": key.name}
-        return redirect("tenancy:api_keys", org_slug=self.org.slug)
+        # The key is shown in this response only: never parked in the session table for a
+        # later page view, nor kept in the browser's cache.
+        response = self.render_to_response(
+            self.get_context_data(new_key={"key": raw, "name": key.name})
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class SettingsView(OrgMixin, TemplateView):

@@ -55,7 +55,7 @@ def test_login_switch_org_key_once_role_change_audited(
     raw = page.locator("#new-key-value").inner_text().strip()
     assert re.fullmatch(r"llmops_[0-9A-Za-z]+", raw), raw
     shot("api-key-created")
-    page.reload()
+    page.goto("/o/acme/api-keys/")
     expect(page.get_by_test_id("new-key")).to_have_count(0)
     assert raw not in page.content()
     expect(page.locator("tbody tr", has_text="ci pipeline")).to_have_count(1)

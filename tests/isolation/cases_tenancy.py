@@ -24,7 +24,7 @@ register(
         "tenancy:members",
         "post",
         kind="create",
-        data=lambda a: {"op": "add", "username": "acme-viewer", "role": "admin"},
+        data=lambda a: {"op": "invite", "role": "admin", "email": ""},
     ),
     Case("tenancy:member_detail", kwargs=lambda a: {"membership_id": a.membership.pk}),
     Case(

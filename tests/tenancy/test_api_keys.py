@@ -154,11 +154,16 @@ def test_key_page_shows_a_new_key_once(acme, globex, login):
     response = client.post(
         url, {"op": "create", "name": "ci", "kind": "machine", "scopes": ["ingest", "evals:write"]}
     )
-    assert response.status_code == 302
-    page = client.get(url).content.decode()
-    shown = re.findall(r"llmops_[0-9A-Za-z]{50}", page)
+    # Shown in the answer to the post itself, never parked in the session for a later view.
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    shown = re.findall(r"llmops_[0-9A-Za-z]{50}", response.content.decode())
     assert len(shown) == 1
     raw = shown[0]
+    from django.contrib.sessions.models import Session
+
+    for row in Session.objects.all():
+        assert raw not in str(row.get_decoded())
+    assert raw not in str(dict(client.session.items()))
     key = ApiKey.objects.get(organization=acme.org, name="ci")
     assert key.key_hash == keys.digest(raw) and key.scopes == ["evals:write", "ingest"]
     again = client.get(url).content.decode()

@@ -33,33 +33,41 @@ def membership(world, who):
 # --- members ---------------------------------------------------------------------------
 
 
-def test_admin_adds_an_existing_user_on_the_page(acme, globex, login):
-    newcomer = UserFactory(username="newcomer")
+def test_no_direct_add_by_username_and_the_answer_never_tells_who_exists(acme, globex, login):
+    """An admin cannot pull someone (another organization's member, or anyone) into theirs:
+    the old "add an existing user" post adds nobody, and its answer is the same whether or
+    not the username exists."""
     client = login(acme.users["admin"])
-    response = client.post(
-        url("members"), {"op": "add", "username": "newcomer", "role": "reviewer"}
-    )
-    assert response.status_code == 302
-    assert Membership.objects.get(organization=acme.org, user=newcomer).role == "reviewer"
-    (event,) = events(acme, "member.added")[-1:]
-    assert event.target_label == "newcomer" and event.details == {"role": "reviewer"}
-    assert event.actor_label == "acme-admin"
-    # A member of globex too, added to acme: memberships are per organization.
-    response = client.post(
-        url("members"), {"op": "add", "username": "globex-viewer", "role": "viewer"}
-    )
-    assert Membership.objects.filter(user=globex.users["viewer"]).count() == 2
+    page = client.get(url("members")).content.decode()
+    assert 'name="username"' not in page and "Add an existing user" not in page
+    answers = []
+    for username in ("globex-viewer", "no-such-person"):
+        response = client.post(url("members"), {"op": "add", "username": username, "role": "admin"})
+        answers.append((response.status_code, response.get("Location")))
+        followed = client.get(url("members")).content.decode()
+        assert username not in followed
+    assert answers[0] == answers[1]
+    assert not Membership.objects.filter(
+        organization=acme.org, user=globex.users["viewer"]
+    ).exists()
+    assert not events(acme, "member.added")[1:], "only the creating admin was ever added"
+    assert not hasattr(services, "member_add")
 
 
-def test_adding_refuses_unknown_users_and_existing_members(acme, globex):
-    with pytest.raises(InvalidInput, match="send an invitation"):
-        services.member_add(actor=acme.actor(), username="ghost", role="viewer")
-    with pytest.raises(InvalidInput, match="already a member"):
-        services.member_add(actor=acme.actor(), username="acme-viewer", role="viewer")
-    with pytest.raises(InvalidInput, match="Unknown role"):
-        services.member_add(actor=acme.actor(), username="globex-viewer", role="owner")
-    with pytest.raises(NotPermitted):
-        services.member_add(actor=acme.actor("maint1"), username="globex-viewer", role="viewer")
+def test_an_existing_account_joins_only_by_accepting_an_invitation(acme, globex, login, client):
+    page = login(acme.users["admin"]).post(
+        url("members"), {"op": "invite", "role": "reviewer", "email": ""}
+    )
+    assert page.status_code == 200, "the link is rendered in the answer to the post"
+    (path,) = re.findall(r"/invitations/[A-Za-z0-9_\-]+/", page.content.decode())
+    assert not any("invitations/" in str(v) for v in client.session.values())
+    outsider = globex.users["viewer"]
+    assert not Membership.objects.filter(organization=acme.org, user=outsider).exists()
+    login(outsider)
+    client.post(path)
+    assert Membership.objects.get(organization=acme.org, user=outsider).role == "reviewer"
+    (event,) = events(acme, "invitation.accepted")
+    assert event.actor_label == "globex-viewer"
 
 
 def test_change_role_on_the_page(acme, globex, login):
