@@ -169,7 +169,8 @@ class QueueItem(models.Model):
 
 class Assignment(models.Model):
     """One reviewer's hold on one item. At most one row per (item, reviewer): an item is
-    never given to the same reviewer twice."""
+    never given to the same reviewer twice. At most one active lease per (queue, reviewer),
+    enforced by a partial unique index: parallel claims by one reviewer cannot both win."""
 
     class State(models.TextChoices):
         ACTIVE = "active", "Claimed"
@@ -197,14 +198,15 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["item", "reviewer"], name="assignment_once_per_reviewer"
-            )
+            ),
+            # Also the index of the claim path's "lease still held?" lookup.
+            models.UniqueConstraint(
+                fields=["queue", "reviewer"],
+                condition=Q(state="active"),
+                name="assignment_one_active_per_queue",
+            ),
         ]
         indexes = [
-            models.Index(
-                fields=["queue", "reviewer"],
-                name="assignment_active_reviewer",
-                condition=Q(state="active"),
-            ),
             models.Index(
                 fields=["lease_expires_at"],
                 name="assignment_active_lease",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -525,34 +525,52 @@ def item_claim(*, actor: Actor, queue: ReviewQueue) -> Assignment | None:
         raise PolicyViolation("This queue is paused; an owner can reactivate it.")
     now = timezone.now()
     with transaction.atomic():
-        held = _held(queue, user)
-        if held is not None:
-            if held.lease_expires_at <= now:
-                held.lease_expires_at = _lease(queue, now)
-                Assignment.objects.filter(pk=held.pk).update(lease_expires_at=held.lease_expires_at)
-            return held
-        if connection.vendor == "postgresql":
-            assignment = _claim_pg(queue, user, now)
-            if assignment is None and leases_sweep(now=now, queue=queue):
-                assignment = _claim_pg(queue, user, now)
-            return assignment
-        item = _claim_candidate(queue, user, now)
-        if item is None and leases_sweep(now=now, queue=queue):
-            item = _claim_candidate(queue, user, now)
-        if item is None:
-            return None
-        assignment = Assignment.objects.create(
-            organization_id=queue.organization_id,
-            queue_id=queue.pk,
-            item_id=item.pk,
-            reviewer_id=user.pk,
-            claimed_at=now,
-            lease_expires_at=_lease(queue, now),
+        for _attempt in range(3):
+            held = _held(queue, user)
+            if held is not None:
+                if held.lease_expires_at <= now:
+                    held.lease_expires_at = _lease(queue, now)
+                    Assignment.objects.filter(pk=held.pk).update(
+                        lease_expires_at=held.lease_expires_at
+                    )
+                return held
+            try:
+                # A savepoint: the partial unique index `assignment_one_active_per_queue`
+                # refuses a second active lease of this reviewer in this queue, so when a
+                # parallel claim of theirs commits first, this one is undone (with its
+                # slot count) and their lease is read and returned instead.
+                with transaction.atomic():
+                    return _claim_new(queue, user, now)
+            except IntegrityError:
+                continue
+        raise PolicyViolation(
+            "Your claims in this queue are changing too fast; try again.", code="busy"
         )
-        QueueItem.objects.filter(pk=item.pk).update(active_claims=F("active_claims") + 1)
-        item.queue = queue  # callers go on to review it: no second fetch of the queue
-        assignment.item = item
+
+
+def _claim_new(queue: ReviewQueue, user, now: datetime) -> Assignment | None:
+    if connection.vendor == "postgresql":
+        assignment = _claim_pg(queue, user, now)
+        if assignment is None and leases_sweep(now=now, queue=queue):
+            assignment = _claim_pg(queue, user, now)
         return assignment
+    item = _claim_candidate(queue, user, now)
+    if item is None and leases_sweep(now=now, queue=queue):
+        item = _claim_candidate(queue, user, now)
+    if item is None:
+        return None
+    assignment = Assignment.objects.create(
+        organization_id=queue.organization_id,
+        queue_id=queue.pk,
+        item_id=item.pk,
+        reviewer_id=user.pk,
+        claimed_at=now,
+        lease_expires_at=_lease(queue, now),
+    )
+    QueueItem.objects.filter(pk=item.pk).update(active_claims=F("active_claims") + 1)
+    item.queue = queue  # callers go on to review it: no second fetch of the queue
+    assignment.item = item
+    return assignment
 
 
 def leases_sweep(

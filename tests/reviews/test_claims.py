@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from llmops.common.errors import NotFound, NotPermitted, PolicyViolation
@@ -192,3 +193,58 @@ def test_overdue_notified_once(acme):
     )
     assert recipients == {"acme-maint1"}
     assert selectors.overdue_items(queue=queue).count() == 3
+
+
+def test_the_database_refuses_a_second_active_lease_in_one_queue(acme):
+    queue = make_queue(acme)
+    first, second = fill(queue, make_generations(acme, 2))
+    user = acme.users["reviewer1"]
+    now = timezone.now()
+    lease = {"claimed_at": now, "lease_expires_at": now + timedelta(minutes=10)}
+    names = {c.name for c in Assignment._meta.constraints}
+    assert "assignment_one_active_per_queue" in names
+    Assignment.objects.create(
+        organization=acme.org, queue=queue, item=first, reviewer=user, **lease
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(
+            organization=acme.org, queue=queue, item=second, reviewer=user, **lease
+        )
+    # Finished leases do not count: a submitted one and an active one live side by side.
+    Assignment.objects.filter(item=first).update(state="submitted")
+    Assignment.objects.create(
+        organization=acme.org, queue=queue, item=second, reviewer=user, **lease
+    )
+    # Another reviewer, or the same reviewer in another queue, is not affected.
+    Assignment.objects.create(
+        organization=acme.org, queue=queue, item=first, reviewer=acme.users["reviewer2"], **lease
+    )
+    other = make_queue(acme, name="Other queue")
+    (elsewhere,) = fill(other, make_generations(acme, 1, prefix="other"))
+    Assignment.objects.create(
+        organization=acme.org, queue=other, item=elsewhere, reviewer=user, **lease
+    )
+
+
+def test_a_claim_that_loses_the_race_returns_the_winning_lease(acme, monkeypatch):
+    """A parallel claim of the same reviewer committed between the lease check and the
+    insert: the unique index refuses the insert, and the claim answers with that lease
+    (no 500, no second lease, the slot it counted given back)."""
+    queue = make_queue(acme)
+    first, second = fill(queue, make_generations(acme, 2))
+    actor = acme.actor("reviewer1")
+    winner = services.item_claim(actor=actor, queue=queue)
+    real_held = services._held
+    calls = []
+
+    def held_missed_once(queue, user):
+        calls.append(1)
+        return None if len(calls) == 1 else real_held(queue, user)
+
+    monkeypatch.setattr(services, "_held", held_missed_once)
+    again = services.item_claim(actor=actor, queue=queue)
+    assert again.pk == winner.pk and again.item_id == winner.item_id
+    assert len(calls) == 2
+    assert Assignment.objects.filter(reviewer=actor.user, state="active").count() == 1
+    assert QueueItem.objects.get(pk=second.pk).active_claims == 0
+    assert QueueItem.objects.get(pk=winner.item_id).active_claims == 1

@@ -97,3 +97,28 @@ def test_simultaneous_first_claims_get_distinct_items(acme):
         Assignment.objects.filter(queue=queue, state="active").values_list("item_id", flat=True)
     )
     assert len(held) == 16 and len(set(held)) == 16
+
+
+def test_twenty_parallel_claims_by_one_reviewer_hold_one_lease(acme):
+    """One reviewer claiming twenty times at once (double clicks, retries, several tabs):
+    the database allows one active lease per queue and reviewer, and every claim answers
+    with that lease's item."""
+    queue = make_queue(acme, reviewers=("reviewer1",))
+    fill(queue, make_generations(acme, 30))
+    user = acme.users["reviewer1"]
+    got = []
+
+    def work(actor):
+        assignment = services.item_claim(actor=actor, queue=queue)
+        got.append(assignment.item_id if assignment is not None else None)
+
+    _run([Actor(org=acme.org, user=user, role="reviewer") for _ in range(20)], work)
+    active = list(
+        Assignment.objects.filter(queue=queue, reviewer=user, state="active").values_list(
+            "item_id", flat=True
+        )
+    )
+    assert len(active) == 1
+    assert got == active * 20
+    claimed = QueueItem.objects.filter(queue=queue, active_claims__gt=0)
+    assert list(claimed.values_list("id", "active_claims")) == [(active[0], 1)]
