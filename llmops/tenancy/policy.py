@@ -82,6 +82,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "incidents:write": frozenset(
         {"incident.view", "incident.open", "incident.manage", "runbook.view"}
     ),
+    "runbooks:write": frozenset({"runbook.view", "runbook.manage"}),
     "audit:read": frozenset({"audit.view"}),
 }
 HUMAN_ONLY_SCOPES = frozenset({"prompts:approve", "models:approve", "reviews:write"})

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, TimelineEntry
+from llmops.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +208,23 @@ def test_runbooks_api(acme, machine, login):
         f"{BASE}/runbooks", {"title": "Bad", "category": "nope"}, content_type="application/json"
     )
     assert response.status_code == 400
+
+
+def test_runbooks_write_scope_creates_runbooks(acme, api_key, api):
+    """A key with `runbooks:write` (machine or personal) creates runbooks; `incidents:write`
+    alone does not."""
+    body = {"title": "Drift response", "category": "drift", "steps": [{"text": "Compare runs"}]}
+    writer = api(api_key(acme, ["runbooks:write"]))
+    response = writer.post(f"{BASE}/runbooks", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["title"] == "Drift response"
+    assert writer.get(f"{BASE}/runbooks").status_code == 200
+    personal = api(api_key(acme, ["runbooks:write"], user=acme.users["maint1"]))
+    assert personal.post(f"{BASE}/runbooks", {"title": "Mine"}, format="json").status_code == 201
+    incidents_only = api(api_key(acme, ["incidents:write"]))
+    assert incidents_only.post(f"{BASE}/runbooks", body, format="json").status_code == 403
+    assert writer.get(f"{BASE}/incidents").status_code == 403
+    assert AuditEvent.objects.filter(organization=acme.org, action="runbook.create").count() == 2
 
 
 def test_deeply_nested_json_is_400_not_500(acme, machine):

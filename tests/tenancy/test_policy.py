@@ -64,6 +64,7 @@ SCOPE_EXPECTED = {
     "reviews:write": {"queue.view", "queue.review"},
     "reviews:manage": {"queue.view", "queue.manage"},
     "incidents:write": {"incident.view", "incident.open", "incident.manage", "runbook.view"},
+    "runbooks:write": {"runbook.view", "runbook.manage"},
     "audit:read": {"audit.view"},
 }
 
