@@ -61,7 +61,15 @@ def gate_no_open_objection(ctx: GateContext) -> Block | None:
 
 
 def gate_eval_passed(ctx: GateContext) -> Block | None:
-    if not ctx.version.eval_links.filter(passed=True).exists():
+    # The link's facts are checked again here: a passing link counts only when its run
+    # recorded judging exactly this content on this version's pinned model.
+    version = ctx.version
+    passing = version.eval_links.filter(
+        passed=True,
+        eval_run__subject_content_hash=version.content_hash,
+        eval_run__model_id=version.model.model_id,
+    ).exclude(eval_run__subject_content_hash="")
+    if not passing.exists():
         return Block(
             "eval_gate",
             "Eval gate: approval needs an eval run of exactly this version that passes the "

@@ -375,10 +375,19 @@ def known_prompt_versions(*, org, pairs: set[tuple[str, int]]) -> set[tuple[str,
     return {(n, v) for n, v in rows} & set(pairs)
 
 
-def eval_runs_for_attach(*, org, limit: int = 50):
+def eval_runs_for_attach(*, org, version: PromptVersion, limit: int = 50):
+    """Runs that may be attached to this version: recorded for exactly its content on its
+    pinned model (the service checks the same facts), not linked to it yet."""
     from llmops.evals.models import EvalRun
 
-    return EvalRun.objects.for_org(org).order_by("-created_at", "-id")[:limit]
+    if not version.content_hash:
+        return EvalRun.objects.none()
+    return (
+        EvalRun.objects.for_org(org)
+        .filter(subject_content_hash=version.content_hash, model_id=version.model.model_id)
+        .exclude(pk__in=version.eval_links.values("eval_run_id"))
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 def versions_pinning_model(*, org, model: ModelVersion, limit: int = 50) -> list[dict]:

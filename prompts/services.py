@@ -669,7 +669,38 @@ def _policy_for(prompt: Prompt) -> EvalPolicy:
     return prompt.eval_policy or policy_default(org=prompt.organization)
 
 
+def run_judged_version(run: EvalRun, version: PromptVersion) -> bool:
+    """Whether the run recorded judging exactly this version: its content hash and its
+    pinned model. A run recorded before these facts were kept has neither."""
+    return bool(run.subject_content_hash) and (
+        run.subject_content_hash == version.content_hash and run.model_id == version.model.model_id
+    )
+
+
+def _check_run_subject(run: EvalRun, version: PromptVersion) -> None:
+    label = f"{version.prompt.name} v{version.number}"
+    if not run.subject_content_hash:
+        raise InvalidInput(
+            f"Run {run.pk} was not recorded for a prompt version, so it is not evidence for "
+            f"{label}; upload a run of this version instead.",
+            field="run",
+        )
+    if run.subject_content_hash != version.content_hash:
+        raise InvalidInput(
+            f"Run {run.pk} judged other prompt content (content hash "
+            f"{run.subject_content_hash[:12]}), not {label} ({version.content_hash[:12]}).",
+            field="run",
+        )
+    if run.model_id != version.model.model_id:
+        raise InvalidInput(
+            f"Run {run.pk} judged model '{run.model_id}', but {label} pins "
+            f"'{version.model.model_id}'.",
+            field="run",
+        )
+
+
 def _link_run(actor: Actor, version: PromptVersion, run: EvalRun) -> PromptVersionEvalRun:
+    _check_run_subject(run, version)
     policy = _policy_for(version.prompt)
     verdict = policy_evaluate(policy=policy, run=run)
     link, created = PromptVersionEvalRun.objects.get_or_create(
@@ -699,9 +730,10 @@ def version_record_eval_run(
     version = _lock_version(actor, version)
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object.", field="body")
+    pinned = version.model.model_id
     if promptfoo:
-        kwargs = promptfoo_parse(data, model=version.model.model_id)
-        kwargs["model_id"] = kwargs.get("model_id") or version.model.model_id
+        kwargs = promptfoo_parse(data, model=pinned)
+        kwargs["model_id"] = kwargs.get("model_id") or pinned
     else:
         allowed = {"tool", "metrics", "results", "dataset", "model", "commit", "ci_url"}
         unknown = set(data) - allowed
@@ -711,16 +743,23 @@ def version_record_eval_run(
             )
         if "tool" not in data:
             raise InvalidInput("tool is required.", field="tool")
+        reported = data.get("model")
+        if reported not in (None, "") and reported != pinned:
+            raise InvalidInput(
+                f"model: v{version.number} pins '{pinned}'; a run of another model is not "
+                "evidence for this version.",
+                field="model",
+            )
         kwargs = {
             "tool": data.get("tool"),
             "metrics": data.get("metrics"),
             "results": data.get("results"),
             "dataset": data.get("dataset"),
-            "model_id": data.get("model") or version.model.model_id,
+            "model_id": pinned,
             "commit": data.get("commit") or version.source_commit or "",
             "ci_url": data.get("ci_url") or "",
         }
-    run = run_create(actor=actor, **kwargs)
+    run = run_create(actor=actor, subject_content_hash=version.content_hash, **kwargs)
     link = _link_run(actor, version, run)
     audit_record(
         actor=actor,
@@ -735,7 +774,8 @@ def version_record_eval_run(
 def version_attach_eval_run(
     *, actor: Actor, version: PromptVersion, run_id: Any
 ) -> PromptVersionEvalRun:
-    """Link an eval run already recorded in this organization to a version."""
+    """Link an eval run already recorded in this organization to a version: only a run
+    recorded for exactly this content on this model (see `run_judged_version`)."""
     _require(actor, "eval.write")
     version = _lock_version(actor, version)
     try:

@@ -264,7 +264,7 @@ class VersionView(PromptMixin, TemplateView):
             may_eval=can(self.actor, "eval.write"),
             may_propose=may_propose,
             may_manage=may_manage,
-            runs=selectors.eval_runs_for_attach(org=self.org)
+            runs=selectors.eval_runs_for_attach(org=self.org, version=version)
             if can(self.actor, "eval.write")
             else [],
             **kwargs,

@@ -1,5 +1,6 @@
 """Evals records: datasets of cases, uploaded runs with per-case results, and pass policies.
-Evidence only: a run points at no prompt and no model; what it is evidence for owns the link."""
+Evidence only: a run points at no prompt and no model; what it is evidence for owns the link.
+A run keeps plain facts about what it judged (`model_id`, `subject_content_hash`)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,9 @@ class EvalRun(models.Model):
     dataset_hash = models.CharField(max_length=64, blank=True)
     tool = models.CharField(max_length=20, choices=Tool.choices)
     model_id = models.CharField(max_length=200, blank=True, help_text="As reported by the run.")
+    # What the run judged when it was recorded for a prompt version: that version's content
+    # hash (plain fact, no link; prompts owns the link and checks it against the version).
+    subject_content_hash = models.CharField(max_length=64, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     commit = models.CharField(max_length=64, blank=True)
     ci_url = models.URLField(max_length=500, blank=True)

@@ -346,9 +346,12 @@ def run_create(
     model_id: str = "",
     commit: str = "",
     ci_url: str = "",
+    subject_content_hash: str = "",
 ) -> EvalRun:
     """Record an eval run. `pass_rate` (and cases/passed/failed/errors) come from the
-    per-case results when there are any; errors count as failures."""
+    per-case results when there are any; errors count as failures. `subject_content_hash`
+    is the content hash of the prompt version the run judged, when it is recorded for one
+    (the caller that owns the link passes it; a run stores it as a plain fact)."""
     _require(actor, "eval.write")
     if tool not in TOOLS:
         raise InvalidInput(f"Unknown tool '{tool}'; use one of {', '.join(TOOLS)}.", field="tool")
@@ -359,6 +362,11 @@ def run_create(
         raise InvalidInput("model must be text of at most 200 characters.", field="model")
     if not isinstance(commit, str) or len(commit) > 64:
         raise InvalidInput("commit must be a SHA of at most 64 characters.", field="commit")
+    if not isinstance(subject_content_hash, str) or len(subject_content_hash) > 64:
+        raise InvalidInput(
+            "subject_content_hash must be a content hash of at most 64 characters.",
+            field="subject_content_hash",
+        )
     if not isinstance(ci_url, str) or (ci_url and not ci_url.startswith(("https://", "http://"))):
         raise InvalidInput("ci_url must be an http(s) URL.", field="ci_url")
     if len(ci_url) > 500:
@@ -384,6 +392,7 @@ def run_create(
         dataset_hash=dataset_hash,
         tool=tool,
         model_id=model_id.strip(),
+        subject_content_hash=subject_content_hash.strip(),
         metrics=clean_metrics,
         commit=commit.strip(),
         ci_url=ci_url.strip(),
@@ -401,6 +410,7 @@ def run_create(
         details={
             "tool": tool,
             "model_id": run.model_id,
+            "subject_content_hash": run.subject_content_hash,
             "dataset": dataset.pk if dataset else None,
             "pass_rate": clean_metrics.get("pass_rate"),
             "results": len(clean_results or ()),
