@@ -6,6 +6,7 @@ a per-batch event would serialise every batch on the audit chain lock."""
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import weakref
@@ -26,6 +27,7 @@ from psycopg.types.json import set_json_dumps
 
 from llmops.catalog.selectors import models_by_model_ids
 from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
+from llmops.common.hygiene import json_problem, text_problem
 from llmops.tenancy.policy import can
 
 from . import histogram, receivers
@@ -182,7 +184,9 @@ def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[Generatio
                 f'The body must be {{"generations": [...]}}: {exc}', field="generations"
             )
         except msgspec.DecodeError as exc:
-            raise InvalidInput(f"The body is not valid JSON: {exc}")
+            raws = _lenient_items(body)
+            if raws is None:
+                raise InvalidInput(f"The body is not valid JSON: {exc}")
         count = len(raws)
     else:
         count = len(decoded)
@@ -193,8 +197,12 @@ def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[Generatio
         )
     items: list[GenerationIn] = []
     latest = now + FUTURE_SKEW
+    # A NUL can only arrive as the escape \u0000 (msgspec refuses unpaired surrogates and raw
+    # control characters itself), so items are walked for it only when the body has one.
+    maybe_nul = b"\\u0000" in body
     for index in range(count):
         external_id = None
+        raw = None
         try:
             if decoded is not None:
                 item = decoded[index]
@@ -207,6 +215,10 @@ def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[Generatio
                     )
                 item = item_decoder.decode(raw)
             external_id = item.external_id
+            if maybe_nul:
+                found = json_problem(msgspec.to_builtins(item))
+                if found is not None:
+                    raise ValueError(f"{found[0]} {found[1]}.")
             created = item.created_at
             if created is not None:
                 if created.tzinfo is None:
@@ -219,11 +231,50 @@ def _parse(body: bytes, *, now: datetime, result: BatchResult) -> list[Generatio
             if item.latency_ms is not None and math.isnan(item.latency_ms):
                 raise ValueError("latency_ms must be a number.")
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            message = str(exc)
+            if raw is not None and external_id is None:
+                external_id, message = _explain_item(raw, message)
             result.rejected += 1
-            result.errors.append({"index": index, "external_id": external_id, "message": str(exc)})
+            result.errors.append({"index": index, "external_id": external_id, "message": message})
             continue
         items.append(item)
     return items
+
+
+def _lenient_items(body: bytes) -> list[bytes] | None:
+    """The items of a batch msgspec cannot decode as a whole because of something it refuses
+    anywhere inside (an unpaired surrogate, a number out of range): Python's decoder accepts
+    those, so each item is re-encoded on its own and gets its own error. None when the body
+    is not JSON or not a batch."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("generations"), list):
+        return None
+    try:
+        return [json.dumps(entry).encode() for entry in value["generations"]]
+    except (ValueError, RecursionError):
+        return None
+
+
+def _explain_item(raw, message: str) -> tuple[str | None, str]:
+    """An item msgspec refused: its external_id when it has a usable one (so the client can
+    tell which item failed), and a clearer message for text msgspec does not name (an
+    unpaired surrogate is reported as truncated input)."""
+    try:
+        value = json.loads(bytes(raw))
+    except (ValueError, RecursionError):
+        return None, message
+    if not isinstance(value, dict):
+        return None, message
+    external_id = value.get("external_id")
+    if not isinstance(external_id, str) or text_problem(external_id):
+        external_id = None
+    found = json_problem(value)
+    if found is not None:
+        message = f"{found[0]} {found[1]}."
+    return external_id, message
 
 
 def generations_ingest(*, actor, body: bytes) -> BatchResult:
