@@ -273,7 +273,11 @@ class VersionList(APIView):
             author_email=data["author"],
         )
         body = {**_version_short(version), "created": created}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        if created:
+            return Response(body, status=status.HTTP_201_CREATED)
+        latest = services.latest_number(prompt)
+        body.update(matches=version.number, detail=services.identical_note(version, latest))
+        return Response(body, status=status.HTTP_200_OK)
 
 
 class VersionDetail(APIView):

@@ -374,8 +374,9 @@ def version_create(
     source_commit: str = "",
     author_email: str = "",
 ) -> tuple[PromptVersion, bool]:
-    """Propose a version. Identical content to the latest version creates nothing and
-    returns (latest, False)."""
+    """Propose a version. Content identical to any existing version of the prompt (its
+    content hash) creates nothing and returns (that version, False); with several such
+    versions (older data), the newest of them."""
     _require(actor, "prompt.propose", prompt)
     prompt = Prompt.objects.for_org(actor.org).select_for_update().get(pk=prompt.pk)
     content = clean_content(
@@ -399,9 +400,11 @@ def version_create(
         params=content.params,
         tools=content.tools,
     )
-    latest = PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
-    if latest is not None and latest.content_hash == digest:
-        return latest, False
+    same = (
+        PromptVersion.objects.filter(prompt=prompt, content_hash=digest).order_by("-number").first()
+    )
+    if same is not None:
+        return same, False
     author_ids, emails = _authors_for(actor, author_email)
     number = (PromptVersion.objects.filter(prompt=prompt).aggregate(n=Max("number"))["n"] or 0) + 1
     version = PromptVersion.objects.create(
@@ -444,6 +447,18 @@ def version_create(
         },
     )
     return version, True
+
+
+def latest_number(prompt: Prompt) -> int | None:
+    return PromptVersion.objects.filter(prompt=prompt).aggregate(n=Max("number"))["n"]
+
+
+def identical_note(version: PromptVersion, latest: int | None) -> str:
+    """Why nothing was proposed: the content is that of an existing version."""
+    note = f"Identical to v{version.number} ({version.status}); no new version."
+    if latest is not None and latest != version.number:
+        note += f" The latest version is v{latest}."
+    return note
 
 
 def _is_author(actor: Actor, version: PromptVersion) -> bool:
@@ -937,8 +952,9 @@ def label_set_protected(*, actor: Actor, label: Label, protected: bool) -> Label
 @transaction.atomic
 def prompts_sync(*, actor: Actor, files: Any, commit: str = "", author: str = "") -> list[dict]:
     """Prompt files from git: create missing prompts, and a new version (in review) for each
-    file whose content differs from its prompt's latest version. Idempotent. All or nothing:
-    an invalid file is a 400 naming its path."""
+    file whose content differs from every version of its prompt; a file identical to an
+    existing version proposes nothing and its result names that version (`matches`).
+    Idempotent. All or nothing: an invalid file is a 400 naming its path."""
     _require(actor, "prompt.propose")
     if not isinstance(files, list) or not files:
         raise InvalidInput('files must be a non-empty list of {"path", "content"}.', field="files")
@@ -1010,6 +1026,8 @@ def prompts_sync(*, actor: Actor, files: Any, commit: str = "", author: str = ""
                 "number": version.number,
                 "status": version.status,
                 "content_hash": version.content_hash,
+                "matches": None if created else version.number,
+                "latest": latest_number(prompt),
             }
         )
     audit_record(

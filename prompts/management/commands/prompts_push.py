@@ -1,8 +1,10 @@
 """`manage.py prompts_push DIR --org SLUG [--commit SHA] [--author EMAIL] [--user USERNAME]`
 
 Reads every *.yaml / *.yml prompt file under DIR (format: README.md, "Prompt files") and
-proposes a new version wherever the content changed — the same service as
-`POST /api/v1/prompts/sync`. Idempotent: a second run with the same files changes nothing."""
+proposes a new version wherever the content differs from every version of the prompt — the
+same service as `POST /api/v1/prompts/sync`. A file identical to an existing version (say,
+pulled from `production` while a newer version is in review) proposes nothing and names
+that version. Idempotent: a second run with the same files changes nothing."""
 
 from __future__ import annotations
 
@@ -73,7 +75,12 @@ class Command(BaseCommand):
         except GovernanceError as exc:
             raise CommandError(exc.message)
         for r in results:
-            state = "new version" if r["created"] else "unchanged"
-            self.stdout.write(f"{r['path']}: {r['name']} v{r['number']} ({state}, {r['status']})")
+            if r["created"]:
+                line = f"{r['name']} v{r['number']} (new version, {r['status']})"
+            else:
+                line = f"{r['name']} unchanged: identical to v{r['matches']} ({r['status']})"
+                if r["latest"] not in (None, r["matches"]):
+                    line += f", latest is v{r['latest']}"
+            self.stdout.write(f"{r['path']}: {line}")
         created = sum(1 for r in results if r["created"])
         self.stdout.write(f"{created} new version(s), {len(results) - created} unchanged.")
