@@ -153,10 +153,15 @@ GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
 
-# django-axes: brute-force protection on login, per username and IP.
+# django-axes: brute-force protection on login, per username and IP, and per IP alone
+# with its own higher limit against password spraying (llmops/tenancy/lockout.py).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "30"))
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "llmops.tenancy.lockout.LockoutHandler"
+# Invitation tokens travel in a log-in's `next`: masked in axes' records.
+AXES_SENSITIVE_PARAMETERS = ["next"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
