@@ -27,7 +27,7 @@ from llmops.notify.services import notify, notify_admins
 from llmops.tenancy import guardian
 from llmops.tenancy.actor import Actor
 from llmops.tenancy.models import Membership, Team
-from llmops.tenancy.policy import can
+from llmops.tenancy.policy import can, role_allows
 from llmops.tenancy.selectors import admins_of
 
 from . import cache as resolve_cache
@@ -91,12 +91,41 @@ def _set_status(version: PromptVersion, status: str) -> None:
     version.save(update_fields=["status", "status_changed_at"])
 
 
-def _break_glass(actor: Actor, reason: str) -> str:
-    reason = (reason or "").strip()
+def _may_break_glass(actor: Actor, through: str, obj) -> bool:
+    """An admin in person, or an admin's personal key that may do the action at hand
+    (`prompt.approve` for a review, `prompt.deploy` for a label move): no scope carries
+    break_glass, so through the API it comes from the key holder's role. Never a machine
+    key, never another role."""
+    if actor.is_machine or not actor.is_human:
+        return False
+    if can(actor, "break_glass"):
+        return True
+    return (
+        actor.key is not None
+        and role_allows(actor.role, "break_glass")
+        and can(actor, through, obj)
+    )
+
+
+def _break_glass(actor: Actor, reason: Any, *, through: str, obj) -> str:
+    """The break-glass reason to use when a rule blocks ("" when none was given); a reason
+    from anyone who may not break glass is refused (403), whether or not a rule blocks."""
+    if reason is None or reason == "":
+        return ""
+    if not isinstance(reason, str):
+        raise InvalidInput("break_glass_reason must be text.", field="break_glass_reason")
+    reason = reason.strip()
     if not reason:
         return ""
-    if actor.is_machine or not can(actor, "break_glass"):
-        raise NotPermitted("Only an admin (a person, never a key) may use break-glass.")
+    if not _may_break_glass(actor, through, obj):
+        raise NotPermitted(
+            "Only an admin may use break-glass: in person or with their own personal key, "
+            "never a machine key."
+        )
+    if len(reason) > 5000:
+        raise InvalidInput(
+            "break_glass_reason is at most 5000 characters.", field="break_glass_reason"
+        )
     return reason
 
 
@@ -540,7 +569,7 @@ def version_review(
         raise InvalidInput("comment is at most 10,000 characters.", field="comment")
     if decision != Approval.Decision.APPROVE and not comment:
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
-    glass = _break_glass(actor, break_glass_reason)
+    glass = _break_glass(actor, break_glass_reason, through="prompt.approve", obj=version.prompt)
     author_ids = set(version.authors.values_list("pk", flat=True))
     used_glass = ""
     overridden: list[str] = []
@@ -838,7 +867,7 @@ def label_deploy(
     reason = (reason or "").strip()
     if len(reason) > 5000:
         raise InvalidInput("reason is at most 5000 characters.", field="reason")
-    glass = _break_glass(actor, break_glass_reason)
+    glass = _break_glass(actor, break_glass_reason, through="prompt.deploy", obj=prompt)
     prompt = Prompt.objects.for_org(actor.org).select_for_update().get(pk=prompt.pk)
     version = _lock_version(actor, version)
     if version.prompt_id != prompt.pk:
