@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -282,6 +282,19 @@ class VersionList(APIView):
 
 class VersionDetail(APIView):
     actions = {"GET": "prompt.view"}
+
+    def check_permissions(self, request):
+        # A version is immutable: changing or deleting one is a 405 for everybody (after
+        # authentication), not a 403 that suggests another key might do it.
+        if request.method in ("PUT", "PATCH", "DELETE"):
+            if not request.user or not request.user.is_authenticated:
+                raise exceptions.NotAuthenticated()
+            raise exceptions.MethodNotAllowed(
+                request.method,
+                detail="A prompt version is immutable: propose a new version instead "
+                "(POST /api/v1/prompts/{name}/versions).",
+            )
+        super().check_permissions(request)
 
     @extend_schema(responses=VersionOut)
     def get(self, request, name, number):

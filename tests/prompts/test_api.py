@@ -377,3 +377,17 @@ def test_generation_memo_with_a_remote_cache(
             actor=acme.actor("maint2"), prompt=prompt, label="production", version=v1
         )
     assert reader.get(url).json()["version"] == 1
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_changing_a_version_is_405_with_the_json_error_body(acme, prompt, ci, api, method):
+    v = propose(acme, prompt)
+    url = f"{BASE}/{prompt.name}/versions/{v.number}"
+    r = getattr(ci, method)(url, {"template": "changed"}, format="json")
+    assert r.status_code == 405, r.content
+    err = r.json()["error"]
+    assert err["code"] == "method_not_allowed" and "immutable" in err["message"]
+    assert "GET" in r["Allow"] and method.upper() not in r["Allow"]
+    v.refresh_from_db()
+    assert v.template == TEMPLATE
+    assert getattr(api(), method)(url, {}, format="json").status_code == 401
