@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from llmops.common.crypto import EncryptedTextField
 from llmops.tenancy.models import Organization, OrgQuerySet
 
 
@@ -27,14 +28,18 @@ class Status(models.TextChoices):
 
 class WebhookEndpoint(models.Model):
     """Where an organization wants its events POSTed. The secret signs every delivery; it is
-    stored (HMAC needs it) and shown to the admin once, when created or rotated."""
+    stored encrypted (HMAC needs it back) and shown to the admin once, when created or
+    rotated. After a rotation the previous secret also signs until `previous_secret_until`,
+    so receivers can switch without missing a delivery."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100)
+    secret = EncryptedTextField()
+    previous_secret = EncryptedTextField(blank=True, default="")
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
     event_filter = models.JSONField(
         default=list,
@@ -53,6 +58,14 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def signing_secrets(self, now=None) -> list[str]:
+        """The current secret first, then the previous one while its grace period runs."""
+        now = now or timezone.now()
+        found = [self.secret]
+        if self.previous_secret and self.previous_secret_until and self.previous_secret_until > now:
+            found.append(self.previous_secret)
+        return found
 
     def matches(self, kind: str) -> bool:
         return not self.event_filter or any(kind.startswith(p) for p in self.event_filter)

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import secrets
-import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -29,6 +26,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput, NotFound, NotPermitted
@@ -36,7 +34,7 @@ from llmops.tenancy.actor import Actor
 from llmops.tenancy.policy import can
 from llmops.tenancy.selectors import admins_of
 
-from . import signing
+from . import egress, signing
 from .models import Channel, DeliveryAttempt, Notification, Status, WebhookEndpoint
 
 User = get_user_model()
@@ -54,30 +52,54 @@ def max_attempts() -> int:
     return int(_conf("NOTIFY_MAX_ATTEMPTS", 8))
 
 
-def backoff_seconds(attempts: int) -> int:
-    """Seconds before attempt `attempts + 1`: base * 2^(attempts-1), capped below Redis'
-    visibility timeout so a waiting retry is never redelivered as if lost."""
+def backoff_ceiling(attempts: int) -> int:
+    """The longest wait before attempt `attempts + 1`: base * 2^(attempts-1), capped below
+    Redis' visibility timeout so a waiting retry is never redelivered as if lost."""
     base = int(_conf("NOTIFY_BACKOFF_SECONDS", 30))
     cap = int(_conf("NOTIFY_BACKOFF_MAX_SECONDS", 1800))
     return int(min(cap, base * (2 ** max(0, attempts - 1))))
 
 
-def absolute_link(link: str) -> str:
-    if not link:
+def backoff_seconds(attempts: int) -> int:
+    """Seconds before attempt `attempts + 1`: uniformly random up to `backoff_ceiling`
+    ("full jitter", Celery's helper), so deliveries that failed together (a receiver's
+    outage) do not all come back at the same moment. At least one second."""
+    base = int(_conf("NOTIFY_BACKOFF_SECONDS", 30))
+    cap = int(_conf("NOTIFY_BACKOFF_MAX_SECONDS", 1800))
+    delay = get_exponential_backoff_interval(
+        factor=base, retries=max(0, attempts - 1), maximum=cap, full_jitter=True
+    )
+    return max(1, int(delay))
+
+
+def _base_url() -> str:
+    return (_conf("BASE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+
+
+def safe_link(link) -> str:
+    """A notification links only to a path on this site: an absolute link to this site
+    (BASE_URL's host) becomes its path; another host, a scheme other than http(s) such as
+    `javascript:`, or anything Django's `url_has_allowed_host_and_scheme` refuses is
+    dropped ("")."""
+    link = link.strip() if isinstance(link, str) else ""
+    if not link or len(link) > 500 or any(ord(c) < 32 or ord(c) == 127 for c in link):
         return ""
-    base = (_conf("BASE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}{link}"
-
-
-def _safe_link(link: str) -> str:
-    """Only a path on this site: a notification never links off-site or to a script."""
-    link = (link or "").strip()
-    if not link:
+    base = urllib.parse.urlsplit(_base_url())
+    if not url_has_allowed_host_and_scheme(
+        link, allowed_hosts={base.netloc}, require_https=base.scheme == "https"
+    ):
         return ""
     parts = urllib.parse.urlsplit(link)
-    if not link.startswith("/") or link.startswith("//") or parts.scheme or parts.netloc:
-        raise InvalidInput("A notification link must be a path on this site.", field="link")
-    return link[:500]
+    if parts.scheme or parts.netloc:
+        link = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    if not link.startswith("/") or link.startswith("//") or "\\" in link:
+        return ""
+    return link
+
+
+def absolute_link(link: str) -> str:
+    link = safe_link(link)
+    return f"{_base_url()}{link}" if link else ""
 
 
 def _json(value) -> dict:
@@ -129,7 +151,7 @@ def notify(
     kind = (kind or "").strip()
     if not kind or len(kind) > 80:
         raise InvalidInput("A notification needs a kind of at most 80 characters.", field="kind")
-    link = _safe_link(link)
+    link = safe_link(link)
     payload = _json(payload)
     subject = (subject or "").strip()[:200]
     ids = {getattr(r, "pk", r) for r in recipients if r is not None}
@@ -242,46 +264,8 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
-def _non_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
 def _private_allowed() -> bool:
     return bool(_conf("NOTIFY_ALLOW_PRIVATE_WEBHOOKS", False))
-
-
-def _check_public_destination(url: str) -> None:
-    """Unless NOTIFY_ALLOW_PRIVATE_WEBHOOKS, refuse a host that resolves to a loopback,
-    private, link-local or otherwise non-public address: an organization admin must not
-    reach the server's own network through us. (Checked before connecting; a DNS answer
-    that changes in between is not covered.)"""
-    if _private_allowed():
-        return
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DeliveryError(f"cannot resolve {parts.hostname}: {exc}")
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if _non_public(ip):
-            raise DeliveryError(
-                f"{parts.hostname} resolves to a non-public address ({ip}); refused",
-                permanent=True,
-            )
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook answering with a redirect has not accepted the delivery."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def slack_escape(text: str) -> str:
@@ -307,37 +291,33 @@ def webhook_payload(notification: Notification) -> dict:
 
 
 def _post_webhook(notification: Notification) -> int:
+    """POST the signed payload to the endpoint, connected to the address that was checked
+    (llmops.notify.egress: one DNS look-up; a non-public address is refused for good
+    unless NOTIFY_ALLOW_PRIVATE_WEBHOOKS)."""
     endpoint = notification.endpoint
-    _check_public_destination(endpoint.url)
     body = json.dumps(
         webhook_payload(notification), cls=DjangoJSONEncoder, separators=(",", ":")
     ).encode()
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "llmops-webhooks/1",
-            signing.DELIVERY_HEADER: str(notification.idempotency_key),
-            signing.TIMESTAMP_HEADER: timestamp,
-            signing.SIGNATURE_HEADER: signing.sign(endpoint.secret, timestamp, body),
-        },
-    )
-    timeout = float(_conf("NOTIFY_HTTP_TIMEOUT", 10))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "llmops-webhooks/1",
+        **signing.headers(endpoint.signing_secrets(), str(notification.idempotency_key), body),
+    }
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            code = response.status
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code} {exc.reason}", status_code=exc.code)
-    except urllib.error.URLError as exc:
-        raise DeliveryError(f"connection failed: {exc.reason}")
-    except (TimeoutError, OSError) as exc:
-        raise DeliveryError(f"connection failed: {exc}")
+        response = egress.post(
+            endpoint.url,
+            body=body,
+            headers=headers,
+            timeout=float(_conf("NOTIFY_HTTP_TIMEOUT", 10)),
+            allow_private=_private_allowed(),
+        )
+    except egress.EgressRefused as exc:
+        raise DeliveryError(str(exc), permanent=True)
+    except egress.EgressFailed as exc:
+        raise DeliveryError(str(exc))
+    code = response.status
     if not 200 <= code < 300:
-        raise DeliveryError(f"HTTP {code}", status_code=code)
+        raise DeliveryError(f"HTTP {code} {response.reason}".strip(), status_code=code)
     return code
 
 
@@ -506,7 +486,7 @@ def _validate_url(url: str) -> str:
     except ValueError:
         literal = None
     if not _private_allowed() and (
-        (literal is not None and _non_public(literal)) or host == "localhost"
+        (literal is not None and egress.non_public(literal)) or egress.is_local_name(host)
     ):
         raise InvalidInput("Webhooks may not point at a private or local address.", field="url")
     return url
@@ -526,7 +506,7 @@ def _parse_filter(event_filter) -> list[str]:
 
 
 def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    return signing.new_secret()
 
 
 def _label(endpoint: WebhookEndpoint) -> tuple[str, int, str]:
@@ -591,15 +571,49 @@ def webhook_set_active(*, actor: Actor, endpoint: WebhookEndpoint, active: bool)
     return endpoint
 
 
+MAX_ROTATION_HOURS = 24 * 7
+
+
+def rotation_hours(value=None) -> int:
+    """Hours a rotated secret keeps signing: NOTIFY_SECRET_ROTATION_HOURS when not given,
+    0 (stop at once) to MAX_ROTATION_HOURS."""
+    if value is None or value == "":
+        value = _conf("NOTIFY_SECRET_ROTATION_HOURS", 24)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput("Give the grace period in whole hours.", field="keep_old_hours")
+    try:
+        hours = int(value)
+    except ValueError:
+        raise InvalidInput("Give the grace period in whole hours.", field="keep_old_hours")
+    if not 0 <= hours <= MAX_ROTATION_HOURS:
+        raise InvalidInput(
+            f"The grace period is 0 to {MAX_ROTATION_HOURS} hours.", field="keep_old_hours"
+        )
+    return hours
+
+
 @transaction.atomic
 def webhook_rotate_secret(
-    *, actor: Actor, endpoint: WebhookEndpoint
+    *, actor: Actor, endpoint: WebhookEndpoint, keep_old_hours=None
 ) -> tuple[WebhookEndpoint, str]:
+    """A new secret signs from now on; the old one signs beside it (a second signature in
+    `webhook-signature`) for `keep_old_hours`, so receivers switch without a gap. 0 ends
+    the old secret at once (e.g. it leaked). Returns the new secret (show it once)."""
     _require(actor, "webhook.manage", endpoint)
+    hours = rotation_hours(keep_old_hours)
     endpoint = _locked_endpoint(actor, endpoint)
+    now = timezone.now()
+    until = now + timedelta(hours=hours) if hours else None
+    endpoint.previous_secret = endpoint.secret if hours else ""
+    endpoint.previous_secret_until = until
     endpoint.secret = new_secret()
-    endpoint.save(update_fields=["secret"])
-    audit_record(actor=actor, action="webhook.secret_rotated", target=_label(endpoint))
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
+    audit_record(
+        actor=actor,
+        action="webhook.secret_rotated",
+        target=_label(endpoint),
+        details={"old_secret_signs_until": until.isoformat() if until else None},
+    )
     return endpoint, endpoint.secret
 
 

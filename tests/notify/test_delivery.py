@@ -11,6 +11,7 @@ from django.core import mail
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from llmops.notify import services, signing, tasks
 from llmops.notify.models import Channel, DeliveryAttempt, Notification, Status
@@ -40,8 +41,16 @@ def test_webhook_is_signed_and_carries_the_idempotency_id(acme, receiver):
     assert outcome.status == "delivered"
     (got,) = receiver.received
     headers = {k.lower(): v for k, v in got.headers.items()}
+    assert headers["webhook-id"] == str(row.idempotency_key)
     assert headers["x-llmops-delivery"] == str(row.idempotency_key)
     assert headers["content-type"] == "application/json"
+    # Standard Webhooks: the specification's own library verifies the delivery...
+    assert Webhook(secret).verify(got.body, got.headers) == got.json
+    with pytest.raises(WebhookVerificationError):
+        Webhook(services.new_secret()).verify(got.body, got.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(got.body + b" ", got.headers)
+    # ...and the deprecated X-Llmops-Signature still verifies for receivers written before.
     timestamp = headers["x-llmops-timestamp"]
     assert signing.verify(secret, timestamp, got.body, headers["x-llmops-signature"])
     assert not signing.verify("wrong-secret", timestamp, got.body, headers["x-llmops-signature"])
@@ -93,9 +102,10 @@ def test_failure_records_the_attempt_and_schedules_a_retry(acme, receiver):
     receiver.statuses = [500, 200]
     row, _, _ = _webhook_row(acme, receiver.url)
     before = timezone.now()
-    outcome = services.notification_deliver(notification_id=row.pk)
+    with mock.patch.object(services, "backoff_seconds", return_value=30):  # jitter aside
+        outcome = services.notification_deliver(notification_id=row.pk)
     assert outcome.status == "retry"
-    assert outcome.retry_in == services.backoff_seconds(1)
+    assert outcome.retry_in == 30
     row.refresh_from_db()
     assert row.status == Status.PENDING and row.attempts == 1
     assert "HTTP 500" in row.last_error
@@ -115,21 +125,55 @@ def test_failure_records_the_attempt_and_schedules_a_retry(acme, receiver):
 def test_task_retries_with_backoff_outside_eager_mode(acme, receiver):
     receiver.statuses = [503]
     row, _, _ = _webhook_row(acme, receiver.url)
-    with mock.patch.object(tasks.deliver, "retry", side_effect=RuntimeError("retry")) as retry:
+    with (
+        mock.patch.object(tasks.deliver, "retry", side_effect=RuntimeError("retry")) as retry,
+        mock.patch.object(services, "backoff_seconds", return_value=17),
+    ):
         tasks.deliver.push_request(is_eager=False)
         try:
             with pytest.raises(RuntimeError, match="retry"):
                 tasks.deliver.run(row.pk)
         finally:
             tasks.deliver.pop_request()
-    retry.assert_called_once_with(countdown=services.backoff_seconds(1))
+    retry.assert_called_once_with(countdown=17)
     assert tasks.deliver.acks_late and tasks.deliver.reject_on_worker_lost
 
 
-def test_backoff_grows_exponentially_and_is_capped():
-    delays = [services.backoff_seconds(n) for n in range(1, 12)]
-    assert delays[:3] == [30, 60, 120]
-    assert max(delays) == 1800 and delays == sorted(delays)
+def test_backoff_ceiling_grows_exponentially_and_is_capped():
+    ceilings = [services.backoff_ceiling(n) for n in range(1, 12)]
+    assert ceilings[:3] == [30, 60, 120]
+    assert max(ceilings) == 1800 and ceilings == sorted(ceilings)
+
+
+def test_backoff_has_full_jitter_within_bounds():
+    """Deliveries that failed together do not all come back together: each delay is
+    drawn at random between 1 second and the attempt's ceiling (Celery's full jitter)."""
+    for attempts in (1, 3, 10):
+        delays = [services.backoff_seconds(attempts) for _ in range(200)]
+        ceiling = services.backoff_ceiling(attempts)
+        assert all(1 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 5  # not one fixed delay
+    assert max(services.backoff_seconds(10) for _ in range(200)) > 900
+
+
+def test_two_failed_deliveries_get_different_delays(acme, receiver):
+    receiver.statuses = [503]
+    services.webhook_create(actor=acme.actor(), name="hook", url=receiver.url)
+    with transaction.atomic():
+        rows = [
+            services.notify(org=acme.org, recipients=[], kind="x.y", subject=f"s{i}", body="")[0]
+            for i in range(6)
+        ]
+    delays = []
+    for row in rows:
+        outcome = services.notification_deliver(notification_id=row.pk)
+        assert outcome.status == "retry"
+        delays.append(outcome.retry_in)
+        row.refresh_from_db()
+        due_in = (row.next_attempt_at - timezone.now()).total_seconds()
+        assert outcome.retry_in - 5 <= due_in <= outcome.retry_in
+    assert all(1 <= d <= services.backoff_ceiling(1) for d in delays)
+    assert len(set(delays)) > 1
 
 
 @override_settings(
@@ -147,7 +191,7 @@ def test_max_attempts_then_failed(acme):
     assert outcomes == ["retry", "retry", "failed", "skipped"]
     row.refresh_from_db()
     assert row.status == Status.FAILED and row.attempts == 3 and row.next_attempt_at is None
-    assert "connection failed" in row.last_error
+    assert "connection failed" in row.last_error or "refused" in row.last_error
     assert DeliveryAttempt.objects.filter(notification=row, ok=False).count() == 3
 
 
