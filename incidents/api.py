@@ -46,6 +46,7 @@ def incident_data(incident: Incident, *, full: bool = False) -> dict:
         "title": incident.title,
         "status": incident.status,
         "severity": incident.severity,
+        "peak_severity": incident.peak_severity,
         "category": incident.category,
         "owasp": {"id": code, "name": name},
         "source": incident.source,
@@ -112,7 +113,7 @@ def incident_data(incident: Incident, *, full: bool = False) -> dict:
             for run in selectors.incident_checklists(incident=incident)
         ]
         data["eval_cases"] = [
-            {"id": link.eval_case_id, "dataset": link.dataset_name}
+            {"id": link.eval_case_id, "dataset": link.dataset_name, "how": link.how}
             for link in incident.eval_cases.all()
         ]
     return data
@@ -168,6 +169,7 @@ _IncidentOut = inline_serializer(
         "title": serializers.CharField(),
         "status": serializers.ChoiceField(Status.choices),
         "severity": serializers.ChoiceField(Severity.choices),
+        "peak_severity": serializers.ChoiceField(Severity.choices),
         "category": serializers.ChoiceField(Category.choices),
     },
 )
@@ -282,6 +284,10 @@ class IncidentTransition(APIView):
                 "note": serializers.CharField(required=False),
                 "at": serializers.DateTimeField(required=False),
                 "severity": serializers.ChoiceField(Severity.choices, required=False),
+                "severity_reason": serializers.CharField(
+                    required=False,
+                    help_text="Required with a severity change after mitigation (audited).",
+                ),
                 "duplicate_of": serializers.IntegerField(required=False),
             },
         ),
@@ -301,8 +307,56 @@ class IncidentTransition(APIView):
             at=body.get("at"),
             duplicate_of=body.get("duplicate_of"),
             severity=body.get("severity"),
+            severity_reason=body.get("severity_reason", ""),
         )
         return Response(incident_data(incident, full=True))
+
+
+class IncidentEvalCaseLink(APIView):
+    """`POST /api/v1/incidents/{number}/eval-cases` `{"case", "note"?}`: a maintainer links an
+    existing eval case as this incident's failure case (audited; personal keys and sessions
+    only). Cases created from the incident are linked already."""
+
+    actions = {"POST": "incident.manage"}
+
+    @extend_schema(
+        request=inline_serializer(
+            "IncidentEvalCaseLinkIn",
+            {"case": serializers.IntegerField(), "note": serializers.CharField(required=False)},
+        ),
+        responses={
+            201: inline_serializer(
+                "IncidentEvalCaseLink",
+                {
+                    "id": serializers.IntegerField(),
+                    "dataset": serializers.CharField(),
+                    "how": serializers.CharField(),
+                    "note": serializers.CharField(),
+                },
+            )
+        },
+        operation_id="incidents_eval_case_link",
+    )
+    def post(self, request, number: int):
+        actor = request_actor(request)
+        incident = selectors.incident_get(org=actor.org, number=number)
+        body = _body(request)
+        case_id = body.get("case")
+        if isinstance(case_id, bool) or not isinstance(case_id, int) or case_id < 1:
+            raise InvalidInput("case must be an eval case id (a positive integer).", field="case")
+        case = selectors.eval_case_get(org=actor.org, case_id=case_id)
+        link = services.incident_link_eval_case(
+            actor=actor, incident=incident, case=case, note=body.get("note", "")
+        )
+        return Response(
+            {
+                "id": link.eval_case_id,
+                "dataset": link.dataset_name,
+                "how": link.how,
+                "note": link.note,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class IncidentTimeline(APIView):
@@ -338,6 +392,7 @@ class AlertIntake(APIView):
     "details"}` -> 201 `{"number", "created": true}` or 200 `{"number", "created": false}`."""
 
     actions = {"POST": "incident.open"}
+    throttle_scope = "alerts"  # API rate limits: llmops/tenancy/throttling.py
 
     @extend_schema(
         request=inline_serializer(

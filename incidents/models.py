@@ -204,6 +204,11 @@ class Incident(models.Model):
     summary = models.TextField(blank=True)
     category = models.CharField(max_length=30, choices=Category.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.PENDING)
+    # The most severe severity the incident ever had: the SEV1/SEV2 postmortem rule follows
+    # it, so lowering the severity (in a transition or after resolution) does not skip it.
+    peak_severity = models.CharField(
+        max_length=10, choices=Severity.choices, default=Severity.PENDING
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.TRIAGE)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     dedupe_key = models.CharField(max_length=200, blank=True)
@@ -427,12 +432,20 @@ class ChecklistStep(models.Model):
 
 
 class IncidentEvalCase(models.Model):
-    """An eval case created from this incident's failure (the loop back into evals)."""
+    """An eval case made from this incident's failure (the loop back into evals): created by
+    the incident's quick action, or an existing case linked by a maintainer (audited). Only
+    these rows count for the eval-case rule, never a case's free-text source label."""
+
+    class How(models.TextChoices):
+        CREATED = "created", "Created from the incident"
+        LINKED = "linked", "Linked by a maintainer"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="eval_cases")
     eval_case_id = models.BigIntegerField()
     dataset_name = models.CharField(max_length=200)
+    how = models.CharField(max_length=10, choices=How.choices, default=How.CREATED)
+    note = models.CharField(max_length=1000, blank=True)
     created_by_label = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -440,6 +453,11 @@ class IncidentEvalCase(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "eval_case_id"], name="incidentevalcase_unique_case"
+            )
+        ]
 
 
 POSTMORTEM_TEMPLATE = """## Impact

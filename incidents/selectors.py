@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -95,6 +96,25 @@ def incident_get(*, org, number: int) -> Incident:
     if incident is None:
         raise NotFound(f"No incident INC-{number}.")
     return incident
+
+
+def eval_case_get(*, org, case_id) -> Any:
+    """An eval case of the organization by id (to link to an incident), or NotFound."""
+    from llmops.evals.models import EvalCase
+
+    pk = None
+    if isinstance(case_id, int) and not isinstance(case_id, bool):
+        pk = case_id
+    elif isinstance(case_id, str) and case_id.strip().isascii() and case_id.strip().isdigit():
+        pk = int(case_id.strip())
+    case = (
+        EvalCase.objects.for_org(org).select_related("dataset").filter(pk=pk).first()
+        if pk is not None and 0 < pk < 2**63
+        else None
+    )
+    if case is None:
+        raise NotFound("No such eval case.")
+    return case
 
 
 def incident_timeline(*, incident: Incident):

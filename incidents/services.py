@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -73,6 +73,9 @@ MAX_ALERT_DETAILS_BYTES = 64 * 1024
 MAX_STEPS = 100
 MAX_STEP_TEXT = 500
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_UTC_OFFSET = timedelta(hours=14)
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_REASON = 1000
 # Categories whose resolution needs an eval case made from the failure.
 EVAL_CASE_CATEGORIES = frozenset({"hallucination", "harmful_output"})
 POSTMORTEM_SEVERITIES = frozenset({"SEV1", "SEV2"})
@@ -105,6 +108,12 @@ def _text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
         value = ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text.", field=field)
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters.", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} must be valid Unicode text.", field=field)
     value = value.strip()
     if required and not value:
         raise InvalidInput(f"{field} is required.", field=field)
@@ -139,21 +148,37 @@ def clean_severity(value: Any, *, allow_pending: bool = True) -> str:
 
 
 def _clean_time(value: Any, *, field: str) -> datetime | None:
+    """An aware date-time in UTC, within what an incident can mean: not before 1970, not in
+    the future, a UTC offset within +-14:00 (the widest real one; the databases refuse more).
+    Anything else, including an impossible date, is a 400 naming the field."""
     if value in (None, ""):
         return None
+    example = "an ISO 8601 date-time, e.g. 2026-01-31T10:00:00Z"
     if isinstance(value, str):
         from django.utils.dateparse import parse_datetime
 
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value.strip()) if "\x00" not in value else None
+        except (ValueError, OverflowError):  # e.g. month 13, or an offset of a day or more
+            parsed = None
         if parsed is None:
-            raise InvalidInput(
-                f"{field} must be an ISO 8601 date-time, e.g. 2026-01-31T10:00:00Z.", field=field
-            )
+            raise InvalidInput(f"{field} must be {example}.", field=field)
         value = parsed
     if not isinstance(value, datetime):
         raise InvalidInput(f"{field} must be a date-time.", field=field)
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.get_current_timezone())
+    try:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, timezone.get_current_timezone())
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise InvalidInput(
+                f"{field} has a UTC offset beyond +-14:00; use {example}.", field=field
+            )
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{field} is out of range; use {example}.", field=field)
+    if value < EARLIEST_TIME:
+        raise InvalidInput(f"{field} is before 1970; use {example}.", field=field)
     if value > timezone.now() + CLOCK_SKEW:
         raise InvalidInput(f"{field} is in the future.", field=field)
     return value
@@ -623,6 +648,7 @@ def _create(
         summary=summary,
         category=category,
         severity=severity,
+        peak_severity=severity,
         source=source,
         dedupe_key=dedupe_key,
         last_alert_at=now if source == Source.ALERT else None,
@@ -963,16 +989,10 @@ def _rule(rule: str, message: str) -> PolicyViolation:
 
 
 def eval_case_count(incident: Incident) -> int:
-    from llmops.evals.models import EvalCase
-
-    linked = incident.eval_cases.count()
-    if linked:
-        return linked
-    return (
-        EvalCase.objects.for_org(incident.organization)
-        .filter(source_kind="incident", source_label=incident.ref)
-        .count()
-    )
+    """Eval cases made from this incident: created by its quick action or linked by a
+    maintainer (both audited). A case's source label is free text anyone with `evals:write`
+    can type, so it never counts."""
+    return incident.eval_cases.count()
 
 
 def transition_blockers(incident: Incident, to: str, note: str = "") -> list[tuple[str, str]]:
@@ -993,11 +1013,20 @@ def transition_blockers(incident: Incident, to: str, note: str = "") -> list[tup
                     "after the failure is added to an eval dataset as a case",
                 )
             )
-    if to == Status.CLOSED and incident.severity in POSTMORTEM_SEVERITIES:
+    if to == Status.CLOSED and incident.peak_severity in POSTMORTEM_SEVERITIES:
+        # The highest severity it ever had: lowering it does not skip the postmortem.
         postmortem = Postmortem.objects.filter(incident=incident).first()
         if postmortem is None or not postmortem.is_written:
+            was = (
+                f" (it was {incident.peak_severity})"
+                if incident.severity != incident.peak_severity
+                else ""
+            )
             blockers.append(
-                ("postmortem_required", f"a {incident.severity} incident closes with a postmortem")
+                (
+                    "postmortem_required",
+                    f"a {incident.peak_severity} incident closes with a postmortem{was}",
+                )
             )
         if incident.action_items.filter(owner__isnull=True).exists():
             blockers.append(
@@ -1016,10 +1045,11 @@ def incident_transition(
     at: Any = None,
     duplicate_of: int | None = None,
     severity: str | None = None,
+    severity_reason: str = "",
 ) -> Incident:
     """Move along the lifecycle. Out-of-order moves are 409 (invalid_transition); a rule that
     blocks names itself in the 409. `at` back-dates the milestone (never before the previous
-    one, never in the future)."""
+    one, never in the future). A severity change after mitigation needs `severity_reason`."""
     _same_org(actor, incident)
     incident = _locked(incident)
     _require(actor, "incident.manage", incident)
@@ -1038,8 +1068,11 @@ def incident_transition(
                 "allowed": list(TRANSITIONS[incident.status]),
             },
         )
+    severity_change = None
     if severity not in (None, "") and severity != incident.severity:
-        _change_severity(actor, incident, clean_severity(severity, allow_pending=False))
+        severity_change = _change_severity(
+            actor, incident, clean_severity(severity, allow_pending=False), severity_reason
+        )
     blockers = transition_blockers(incident, to, note)
     if blockers:
         rule, message = blockers[0]
@@ -1106,28 +1139,55 @@ def incident_transition(
         actor=actor,
         action="incident.transition",
         target=incident,
-        details={"from": previous, "to": to, "at": when, "note": note[:500]},
+        details={
+            "from": previous,
+            "to": to,
+            "at": when,
+            "note": note[:500],
+            **({"severity": severity_change} if severity_change else {}),
+        },
     )
     return incident
 
 
-def _change_severity(actor: Actor, incident: Incident, severity: str) -> None:
+# Statuses after mitigation: a severity change there needs a reason (and is audited).
+AFTER_MITIGATION = frozenset({Status.MITIGATED, Status.RESOLVED})
+
+
+def _change_severity(actor: Actor, incident: Incident, severity: str, reason: Any = "") -> dict:
+    """Set the severity (and raise `peak_severity` when it is worse); after mitigation only
+    with a reason. Returns the change for the caller's audit event."""
     previous = incident.severity
     if previous == severity:
-        return
+        return {}
     if severity == Severity.PENDING and incident.status != Status.TRIAGE:
         raise InvalidInput("Severity can be pending only while in triage.", field="severity")
+    reason = _text(reason, field="severity_reason", limit=MAX_REASON)
+    if incident.status in AFTER_MITIGATION and not reason:
+        raise InvalidInput(
+            f"{incident.ref} is {incident.status}: a severity change after mitigation needs a "
+            "reason (severity_reason).",
+            field="severity_reason",
+        )
     incident.severity = severity
-    incident.save(update_fields=["severity", "updated_at"])
+    update = ["severity", "updated_at"]
+    if SEVERITY_RANK[severity] < SEVERITY_RANK.get(incident.peak_severity, 9):
+        incident.peak_severity = severity
+        update.append("peak_severity")
+    incident.save(update_fields=update)
     _timeline(
         actor,
         incident,
         TimelineEntry.Kind.SEVERITY,
-        f"Severity {previous} → {severity}.",
-        {"from": previous, "to": severity},
+        f"Severity {previous} → {severity}." + (f"\n\nReason: {reason}" if reason else ""),
+        {"from": previous, "to": severity, **({"reason": reason} if reason else {})},
     )
     _sync_checklists(actor, incident)
     _notify(incident, "incident.severity", f"severity {previous} → {severity}", incident.title)
+    change = {"from": previous, "to": severity, "peak": incident.peak_severity}
+    if reason:
+        change["reason"] = reason
+    return change
 
 
 @transaction.atomic
@@ -1142,9 +1202,11 @@ def incident_update(
     users_affected: Any = ...,
     cost_impact_usd: Any = ...,
     detected_at: Any = None,
+    severity_reason: str = "",
 ) -> Incident:
     """Change what the incident is about; category and severity changes re-evaluate the
-    attached runbooks and are written to the timeline."""
+    attached runbooks and are written to the timeline. A severity change after mitigation
+    needs `severity_reason`; it is audited with the change."""
     _same_org(actor, incident)
     incident = _locked(incident)
     _require(actor, "incident.manage", incident)
@@ -1155,7 +1217,10 @@ def incident_update(
     changes: dict[str, Any] = {}
     if severity not in (None, "") and severity != incident.severity:
         changes["severity"] = [incident.severity, severity]
-        _change_severity(actor, incident, clean_severity(severity))
+        change = _change_severity(actor, incident, clean_severity(severity), severity_reason)
+        if change.get("reason"):
+            changes["severity_reason"] = change["reason"]
+        changes["peak_severity"] = incident.peak_severity
     if category not in (None, "") and category != incident.category:
         previous = incident.category
         incident.category = clean_category(category)
@@ -1546,6 +1611,62 @@ def incident_add_eval_case(
         action="incident.eval_case",
         target=incident,
         details={"case": case.pk, "dataset": dataset.name},
+    )
+    return link
+
+
+@transaction.atomic
+def incident_link_eval_case(
+    *, actor: Actor, incident: Incident, case: Any, note: Any = ""
+) -> IncidentEvalCase:
+    """A maintainer states that an existing eval case captures this incident's failure (e.g.
+    one made from the review that escalated it). A person's decision, on the timeline and in
+    the audit log; only such links and cases created from the incident count for the
+    eval-case rule."""
+    _same_org(actor, incident)
+    incident = _locked(incident)
+    _require(actor, "incident.manage", incident)
+    if not actor.is_human:
+        raise NotPermitted(
+            "Linking an existing eval case is a maintainer's decision; machine keys may not."
+        )
+    _not_ended(incident)
+    if case is None or case.organization_id != incident.organization_id:
+        raise NotFound("No such eval case.")
+    note = _text(note, field="note", limit=MAX_REASON)
+    if IncidentEvalCase.objects.filter(incident=incident, eval_case_id=case.pk).exists():
+        raise InvalidInput(
+            f"Eval case {case.pk} is already linked to {incident.ref}.", field="case"
+        )
+    dataset_name = case.dataset.name
+    link = IncidentEvalCase.objects.create(
+        organization_id=incident.organization_id,
+        incident=incident,
+        eval_case_id=case.pk,
+        dataset_name=dataset_name,
+        how=IncidentEvalCase.How.LINKED,
+        note=note,
+        created_by_label=actor.label[:200],
+    )
+    _timeline(
+        actor,
+        incident,
+        TimelineEntry.Kind.ACTION,
+        f"Existing eval case {case.pk} in dataset {dataset_name} linked as this failure's case."
+        + (f"\n\n{note}" if note else ""),
+        {"eval_case": case.pk, "dataset": case.dataset_id, "how": "linked"},
+    )
+    audit_record(
+        actor=actor,
+        action="incident.eval_case_link",
+        target=incident,
+        details={
+            "case": case.pk,
+            "dataset": dataset_name,
+            "case_source_kind": case.source_kind,
+            "case_source_label": case.source_label,
+            "note": note,
+        },
     )
     return link
 

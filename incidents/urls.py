@@ -32,5 +32,10 @@ api_urlpatterns = [
         name="transition",
     ),
     path("incidents/<int:number>/timeline", api.IncidentTimeline.as_view(), name="timeline"),
+    path(
+        "incidents/<int:number>/eval-cases",
+        api.IncidentEvalCaseLink.as_view(),
+        name="eval_case_link",
+    ),
     path("runbooks", api.RunbookListCreate.as_view(), name="runbooks"),
 ]

@@ -253,11 +253,16 @@ class IncidentDetailView(OrgMixin, TemplateView):
             at=p.get("at") or None,
             duplicate_of=p.get("duplicate_of") or None,
             severity=p.get("severity") or None,
+            severity_reason=p.get("severity_reason", ""),
         )
         messages.success(self.request, f"{incident.ref} is now {p.get('to')}.")
 
     def op_update(self, incident, p):
-        kwargs = {k: p.get(k) for k in ("severity", "category", "title", "summary") if k in p}
+        kwargs = {
+            k: p.get(k)
+            for k in ("severity", "severity_reason", "category", "title", "summary")
+            if k in p
+        }
         for key in ("users_affected", "cost_impact_usd"):
             if key in p:
                 kwargs[key] = p.get(key) or None
@@ -308,6 +313,19 @@ class IncidentDetailView(OrgMixin, TemplateView):
             criteria=p.get("criteria", ""),
         )
         messages.success(self.request, f"Case {link.eval_case_id} added to {link.dataset_name}.")
+
+    def op_link_eval_case(self, incident, p):
+        raw = p.get("case", "").strip().removeprefix("#")
+        if not (raw.isascii() and raw.isdigit()):
+            raise InvalidInput("Give the eval case's id (a number).", field="case")
+        try:
+            case = selectors.eval_case_get(org=self.org, case_id=raw)
+        except NotFound:
+            raise InvalidInput(f"No eval case {raw} in this organization.", field="case")
+        link = services.incident_link_eval_case(
+            actor=self.actor, incident=incident, case=case, note=p.get("note", "")
+        )
+        messages.success(self.request, f"Case {link.eval_case_id} in {link.dataset_name} linked.")
 
     def op_postmortem(self, incident, p):
         services.postmortem_save(actor=self.actor, incident=incident, body=p.get("body", ""))

@@ -61,10 +61,10 @@ def seed(*, org, users, stdout) -> None:
             expected=expected,
             criteria=criteria,
             tags=["refunds"],
-            source_kind="review" if i % 3 == 0 else ("incident" if i % 3 == 1 else "manual"),
-            source_label=f"Review #{100 + i}"
-            if i % 3 == 0
-            else (f"INC-{7 + i}" if i % 3 == 1 else ""),
+            # Cases from incidents are made by the incidents demo through its own action (a
+            # label such as "INC-8" would name an incident that does not exist yet).
+            source_kind="review" if i % 3 == 0 else "manual",
+            source_label=f"Review #{100 + i}" if i % 3 == 0 else "",
         )
     cases = list(golden.cases.order_by("id"))
     # A regression pair without a model: a prompt change that broke two answers, then fixed.

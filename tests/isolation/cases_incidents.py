@@ -25,6 +25,7 @@ def build(acme, globex):
             actor=m, incident=world.objects["incident"], title=f"{slug} secret action"
         )
     acme.objects["review_item"] = _queue_item(acme)
+    acme.objects["eval_case"] = _eval_case(acme)
     # acme's incident number that globex lacks, so a leak cannot hide behind globex's own.
     for _ in range(3):
         services.incident_open(actor=acme.actor("maint1"), title="acme extra", category="other")
@@ -49,6 +50,14 @@ def _queue_item(world):
     )
     queue = ReviewQueue.objects.create(organization=world.org, name="acme incident queue")
     return QueueItem.objects.create(organization=world.org, queue=queue, generation=generation)
+
+
+def _eval_case(world):
+    """An eval case of acme's, which globex may not link to any incident."""
+    from llmops.evals.services import case_create, dataset_create
+
+    dataset = dataset_create(actor=world.actor("admin"), name="acme secret dataset")
+    return case_create(actor=world.actor("admin"), dataset=dataset, input={"q": "acme secret"})
 
 
 def _incident_number(a):
@@ -122,6 +131,21 @@ register(
         scopes=("incidents:write",),
     ),
     Case("incidents_api:timeline", kwargs=_incident_number, scopes=("incidents:write",)),
+    Case(
+        "incidents_api:eval_case_link",
+        "post",
+        kwargs=_incident_number,
+        data=lambda a: {"case": a.objects["eval_case"].pk},
+        scopes=("incidents:write",),
+    ),
+    # globex's own incident 1 with acme's case: the case is not found.
+    Case(
+        "incidents_api:eval_case_link",
+        "post",
+        kwargs=lambda a: {"number": 1},
+        data=lambda a: {"case": a.objects["eval_case"].pk},
+        scopes=("incidents:write",),
+    ),
     Case(
         "incidents_api:timeline",
         "post",
