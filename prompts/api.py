@@ -136,6 +136,8 @@ def _link_out(link) -> dict:
         "tool": run.tool,
         "metrics": run.metrics,
         "model": run.model_id,
+        "content_hash": run.subject_content_hash,
+        "counted": services.run_judged_version(run, link.version),
         "commit": run.commit,
         "ci_url": run.ci_url,
         "created_at": run.created_at,

@@ -99,7 +99,7 @@ def test_a_matching_run_can_be_attached(acme, prompt):
     assert v.status == PromptVersion.Status.APPROVED
 
 
-def test_gate_refuses_a_linked_run_whose_facts_do_not_match(acme, prompt):
+def test_gate_refuses_a_linked_run_whose_facts_do_not_match(acme, prompt, api_key, api, login):
     v = propose(acme, prompt)
     other = make_prompt(acme, name="other-prompt")
     ov = propose(acme, other, template="Another text {{ y }}")
@@ -113,7 +113,14 @@ def test_gate_refuses_a_linked_run_whose_facts_do_not_match(acme, prompt):
     with pytest.raises(PolicyViolation) as blocked:
         approve(acme, v)
     assert blocked.value.code == "eval_gate"
+    reader = api(api_key(acme, ["prompts:read"]))
+    runs = reader.get(f"/api/v1/prompts/{prompt.name}/versions/{v.number}").json()["eval_runs"]
+    assert {r["id"]: r["counted"] for r in runs} == {foreign.pk: False, legacy.pk: False}
+    page = login(acme.users["maint2"]).get(_version_url(acme, v)).content.decode()
+    assert page.count('data-testid="eval-run-not-counted"') == 2
     pass_eval(acme, v)
+    runs = reader.get(f"/api/v1/prompts/{prompt.name}/versions/{v.number}").json()["eval_runs"]
+    assert sorted(r["counted"] for r in runs) == [False, False, True]
     approve(acme, v)
     v.refresh_from_db()
     assert v.status == PromptVersion.Status.APPROVED
