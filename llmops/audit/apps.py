@@ -6,3 +6,12 @@ class AuditConfig(AppConfig):
     label = "audit"
     verbose_name = "Audit trail"
     nav_items = (("Audit", "audit:log", 95),)
+
+    def ready(self):
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
+
+        from . import appendonly
+
+        connection_created.connect(appendonly.on_connection_created)
+        post_migrate.connect(appendonly.ensure_triggers, sender=self)

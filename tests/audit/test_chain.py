@@ -1,4 +1,5 @@
-"""The audit chain: contiguous, linked, verified; tampering named; append-only on PostgreSQL;
+"""The audit chain: contiguous, linked, verified; tampering named; append-only on PostgreSQL
+and SQLite;
 concurrent writers never fork it."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
+from llmops.audit import appendonly
 from llmops.audit.chain import GENESIS, event_hash
 from llmops.audit.models import AuditEvent, ChainHead
 from llmops.audit.services import audit_record
@@ -60,7 +62,14 @@ def tampering():
                 cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     else:
-        yield
+        # SQLite: the triggers of llmops/audit/appendonly.py, dropped the same way.
+        with connection.cursor() as cursor:
+            appendonly.uninstall(cursor)
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                appendonly.install(cursor)
 
 
 def test_appends_are_contiguous_and_linked(acme, globex):
@@ -298,3 +307,113 @@ def test_an_append_costs_three_queries(acme, globex, django_assert_num_queries):
     with transaction.atomic():
         with django_assert_num_queries(3):  # lock the head, insert, move the head
             audit_record(actor=actor, action="test.cost")
+
+
+def test_update_and_delete_are_refused_on_every_database(acme, globex):
+    """PostgreSQL's trigger, or SQLite's (`make run`): the log is append-only on both."""
+    append(acme, 2)
+    event = chain(acme)[0]
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="x")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(organization=acme.org).delete()
+    event.refresh_from_db()
+    assert event.action != "x"
+    assert AuditEvent.objects.filter(organization=acme.org).count() == len(chain(acme)) > 2
+    assert verify()[0] == 0
+
+
+def test_sqlite_triggers_outlast_a_migration_that_rebuilds_the_table(acme, globex):
+    """A SQLite table rebuild drops its triggers; post_migrate puts them back."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        appendonly.uninstall(cursor)
+    appendonly.ensure_triggers(using="default")
+    append(acme, 1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(organization=acme.org).delete()
+
+
+def test_sqlite_refuses_a_delete_from_a_connection_without_the_flush_function(tmp_path):
+    """Another program on the database file (the sqlite3 shell) cannot delete events."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "x.sqlite3")
+    db.execute("CREATE TABLE audit_auditevent (id INTEGER PRIMARY KEY, action TEXT)")
+    db.execute("INSERT INTO audit_auditevent (action) VALUES ('a')")
+    for sql in appendonly.TRIGGERS:
+        db.execute(sql)
+    for statement in ("DELETE FROM audit_auditevent", "UPDATE audit_auditevent SET action='b'"):
+        with pytest.raises(sqlite3.DatabaseError):
+            db.execute(statement)
+    assert db.execute("SELECT action FROM audit_auditevent").fetchall() == [("a",)]
+    db.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_test_flush_still_empties_the_audit_table():
+    """A transactional test's teardown flushes every table, audit events included (on
+    PostgreSQL the TRUNCATE is allowed in a test database only, on SQLite the DELETE only
+    while Django's flush runs)."""
+    from django.core.management import call_command
+
+    from tests.factories import make_org
+
+    make_org("acme")
+    assert AuditEvent.objects.exists()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.all().delete()
+    call_command("flush", interactive=False, verbosity=0)
+    assert not AuditEvent.objects.exists()
+
+
+def _load_migration(name):
+    import importlib
+
+    return importlib.import_module(f"llmops.audit.migrations.{name}")
+
+
+@pytest.mark.postgres
+def test_the_truncate_switch_works_only_in_a_test_database(acme, globex):
+    """`llmops.allow_audit_truncate` is a setting any role may SET: in a production
+    database (not named test_...) it opens nothing; in the test database it lets the
+    flush truncate."""
+    import uuid
+
+    import psycopg
+
+    append(acme, 1)
+    # Here (test_...): the switch lets a TRUNCATE through (rolled back with the savepoint).
+    assert connection.settings_dict["NAME"].startswith("test_")
+    with pytest.raises(RuntimeError, match="roll back"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL llmops.allow_audit_truncate = 'on'")
+            cursor.execute("TRUNCATE audit_auditevent CASCADE")
+            cursor.execute("SELECT count(*) FROM audit_auditevent")
+            assert cursor.fetchone()[0] == 0
+        raise RuntimeError("roll back")
+    assert AuditEvent.objects.filter(organization=acme.org).exists()
+
+    # A database with another name, with the migrations' own trigger SQL.
+    params = connection.get_connection_params()
+    params = {k: v for k, v in params.items() if k in ("host", "port", "user", "password")}
+    name = f"llmops_prod_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(dbname=name, autocommit=True, **params) as prod:
+            prod.execute("CREATE TABLE audit_auditevent (id bigint PRIMARY KEY)")
+            prod.execute("INSERT INTO audit_auditevent VALUES (1)")
+            prod.execute(_load_migration("0002_append_only_trigger").CREATE)
+            prod.execute(_load_migration("0004_truncate_only_in_a_test_database").CREATE)
+            prod.execute("SET llmops.allow_audit_truncate = 'on'")
+            with pytest.raises(psycopg.Error, match="append-only"):
+                prod.execute("TRUNCATE audit_auditevent")
+            assert prod.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] == 1
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

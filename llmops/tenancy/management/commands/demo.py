@@ -101,5 +101,8 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
         else:
-            call_command("flush", interactive=False, verbosity=0)
+            from llmops.audit.appendonly import triggers_off
+
+            with triggers_off(connection):
+                call_command("flush", interactive=False, verbosity=0)
         self.stdout.write("Database wiped.")
