@@ -309,9 +309,21 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "llmops.common.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "llmops.common.api.ApiSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Writes only, per key and per organization (llmops/tenancy/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["llmops.tenancy.throttling.ApiThrottle"],
 }
+# API rate limits (README "Limits"): requests per window for each bucket, per API key and
+# per organization; `Organization.api_limits` overrides them for one organization. Tests
+# raise them a thousandfold (a test of the limits sets API_LIMITS_SCALE=1).
+API_LIMITS = {
+    "ingest": {"key": "600/min", "org": "1200/min"},
+    "alerts": {"key": "120/min", "org": "300/min"},
+    "webhook_test": {"key": "5/min", "org": "20/min"},
+    "writes": {"key": "300/min", "org": "1000/min"},
+}
+API_LIMITS_SCALE = float(os.environ.get("API_LIMITS_SCALE", "1000" if TESTING else "1"))
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
@@ -331,6 +343,7 @@ SPECTACULAR_SETTINGS = {
         "GenerationStatusEnum": "llmops.traces.models.Generation.Status",
         "PromptVersionStatusEnum": "prompts.models.PromptVersion.Status",
         "IncidentStatusEnum": "incidents.models.Status",
+        "SeverityEnum": "incidents.models.Severity",
     },
 }
 

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -91,3 +93,57 @@ class CreatedCursorPagination(CursorPagination):
             "type": "object",
             "properties": {"results": schema, "next": {"type": "string", "nullable": True}},
         }
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid`.")
+    message = serializers.CharField(help_text="A sentence for a person.")
+    details = serializers.DictField(
+        help_text="More about the error; `fields` maps each invalid field to its messages."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error body of the API: `{"error": {"code", "message", "details"}}`."""
+
+    error = ErrorBodySerializer()
+
+
+ERROR_RESPONSES = {
+    "400": "Invalid input: the message and `details.fields` name the field.",
+    "401": "No API key or session, or the key is not valid (revoked, malformed).",
+    "403": "The key's scopes or the person's role do not allow this.",
+    "404": "No such object in this organization (or an invalid cursor).",
+    "409": "Refused by a governance rule or the object's state; `code` names the rule.",
+    "413": "The request body is over the limit (README, HTTP API).",
+    "429": "A rate limit was reached (README, Limits); retry after `Retry-After` seconds.",
+}
+READ_ERRORS = ("400", "401", "403", "404")
+WRITE_ERRORS = READ_ERRORS + ("409", "413", "429")
+
+
+class ApiSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error answers every operation can give, each
+    with the shared error body (writes also 409, 413 and 429; reads are not rate limited)."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        codes = READ_ERRORS if self.method in ("GET", "HEAD", "OPTIONS") else WRITE_ERRORS
+        for code in codes:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=ERROR_RESPONSES[code]),
+                    code,
+                    direction=direction,
+                )
+        if "429" in responses:
+            responses["429"].setdefault("headers", {})["Retry-After"] = {
+                "schema": {"type": "integer"},
+                "description": "Seconds to wait before retrying.",
+            }
+        if "401" in responses:
+            responses["401"].setdefault("headers", {})["WWW-Authenticate"] = {
+                "schema": {"type": "string"},
+                "description": 'The scheme to authenticate with: `Bearer realm="api"`.',
+            }
+        return responses

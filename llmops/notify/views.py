@@ -10,6 +10,7 @@ from django.views.generic import TemplateView, View
 
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.throttling import Throttled, check_actor
 
 from . import selectors, services
 from .forms import WebhookForm
@@ -139,6 +140,11 @@ class WebhookDetailView(OrgMixin, TemplateView):
                 request, f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again."
             )
         elif op == "test":
+            try:
+                check_actor(self.actor, "webhook_test")  # README "Limits"
+            except Throttled as exc:
+                messages.error(request, str(exc.detail))
+                return back
             services.webhook_send_test(actor=self.actor, endpoint=endpoint)
             messages.success(request, "Test delivery queued; its attempt appears below.")
         else:

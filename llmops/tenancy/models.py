@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 
+from .throttling import validate_limits
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
@@ -28,6 +30,13 @@ class Organization(models.Model):
         default=False, help_text="Allow approving floating model ids such as gpt-4o."
     )
     retention_days = models.PositiveIntegerField(default=90)
+    api_limits = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_limits],
+        help_text='API rate limits overriding the defaults, e.g. {"ingest": {"key": "600/min", '
+        '"org": "2000/min"}} (README "Limits").',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -67,6 +67,7 @@ BatchAnswer = inline_serializer(
 
 class GenerationBatch(APIView):
     actions = {"POST": "generation.ingest", "GET": "generation.view"}
+    throttle_scope = "ingest"  # API rate limits: llmops/tenancy/throttling.py
     parser_classes: list = []  # the body is read as bytes and validated by msgspec
 
     @extend_schema(
