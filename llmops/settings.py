@@ -298,6 +298,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.notify_overdue_action_items",
         "schedule": crontab(minute=5),
     },
+    # Each audit chain head to the admins' e-mail and audit.* webhooks, kept outside the
+    # database for `audit_verify --against`.
+    "audit-send-chain-heads": {
+        "task": "llmops.audit.tasks.send_chain_heads",
+        "schedule": crontab(hour=5, minute=0),
+    },
 }
 
 REST_FRAMEWORK = {

@@ -417,3 +417,101 @@ def test_the_truncate_switch_works_only_in_a_test_database(acme, globex):
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+# --- heads kept outside the database: --heads-out and --against -------------------------
+
+
+def _rewind(world, keep):
+    """Delete the newest events down to `keep` and move the chain head back: consistent
+    inside the database."""
+    events = chain(world)
+    with tampering():
+        AuditEvent.objects.filter(organization=world.org, seq__gt=keep).delete()
+        last = events[keep - 1]
+        ChainHead.objects.filter(organization=world.org).update(seq=last.seq, hash=last.hash)
+
+
+def test_heads_out_writes_json_that_against_accepts_while_nothing_changed(acme, globex, tmp_path):
+    import json
+
+    append(acme, 3)
+    heads = tmp_path / "heads.json"
+    code, _ = verify("--heads-out", str(heads))
+    assert code == 0
+    document = json.loads(heads.read_text())
+    for world in (acme, globex):
+        head = ChainHead.objects.get(organization=world.org)
+        assert document["heads"][world.org.slug] == {
+            "organization_id": world.org.pk,
+            "seq": head.seq,
+            "hash": head.hash,
+        }
+    # New events since: still the same chain, grown.
+    append(acme, 2)
+    append(globex, 1)
+    code, out = verify("--against", str(heads))
+    assert code == 0, out
+    assert "DOES NOT MATCH" not in out
+
+
+def test_against_catches_a_rewound_head(acme, globex, tmp_path):
+    append(acme, 4)
+    heads = tmp_path / "heads.json"
+    verify("--heads-out", str(heads))
+    recorded = ChainHead.objects.get(organization=acme.org).seq
+    _rewind(acme, recorded - 2)
+    assert verify()[0] == 0, "consistent inside the database"
+    code, out = verify("--against", str(heads))
+    assert code == 1
+    assert f"acme: DOES NOT MATCH {heads}: chain rewound: the head is #{recorded - 2}" in out
+    assert f"#{recorded} was recorded" in out
+    assert "globex: DOES NOT MATCH" not in out and "globex: ok" in out
+
+
+def test_against_catches_a_chain_rewritten_past_the_recorded_head(acme, globex, tmp_path):
+    append(acme, 3)
+    heads = tmp_path / "heads.json"
+    verify("--heads-out", str(heads), "--org", "acme")
+    recorded = ChainHead.objects.get(organization=acme.org).seq
+    # Rewind, then append new events: the head is back at (and past) the recorded number,
+    # but the event recorded there is another one.
+    _rewind(acme, recorded - 1)
+    append(acme, 3, action="test.rewritten")
+    assert verify()[0] == 0
+    code, out = verify("--against", str(heads))
+    assert code == 1
+    assert f"acme: DOES NOT MATCH {heads}: event #{recorded} has another hash" in out
+
+
+def test_against_refuses_a_file_that_is_not_a_heads_file(acme, globex, tmp_path):
+    bad = tmp_path / "bad.json"
+    for text, message in [
+        ("{not json", "bad.json"),
+        ('{"heads": {}}', "not an audit heads file"),
+        (
+            '{"format": "llmops-audit-heads/1", "heads": {"acme": {"seq": "1", "hash": "x"}}}',
+            "head of 'acme' needs an integer 'seq'",
+        ),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(CommandError, match=message):
+            call_command("audit_verify", "--against", str(bad), stdout=StringIO())
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("audit_verify", "--against", str(tmp_path / "none.json"), stdout=StringIO())
+
+
+def test_against_names_an_organization_that_is_gone(acme, globex, tmp_path):
+    import json
+
+    heads = tmp_path / "heads.json"
+    heads.write_text(
+        json.dumps(
+            {
+                "format": "llmops-audit-heads/1",
+                "heads": {"initech": {"organization_id": 999, "seq": 4, "hash": "ab"}},
+            }
+        )
+    )
+    code, out = verify("--against", str(heads))
+    assert code == 1 and "initech: DOES NOT MATCH" in out and "the organization is gone" in out
