@@ -9,6 +9,19 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
     nav_items = (("Incidents", "incidents:list", 60),)
 
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
+
+        from . import appendonly
+
+        connection_created.connect(
+            appendonly.on_connection_created, dispatch_uid="incidents_timeline_sqlite"
+        )
+        post_migrate.connect(
+            appendonly.ensure_triggers, sender=self, dispatch_uid="incidents_timeline_triggers"
+        )
+
     def home_cards(self, actor) -> list[dict]:
         from django.urls import reverse
 
