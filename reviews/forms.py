@@ -6,6 +6,18 @@ import json
 
 from django import forms
 
+from llmops.common import hygiene
+from llmops.common.errors import InvalidInput
+
+# Bounds of the rule filters: far beyond any real value, small enough for the database.
+MAX_VERSION = 2**31 - 1
+MAX_LATENCY_MS = 10**9
+MAX_COST_USD = 10**6
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
 
 class QueueForm(forms.Form):
     name = forms.CharField(max_length=200)
@@ -37,9 +49,17 @@ class RubricForm(forms.Form):
 
     def clean_rubric(self):
         try:
-            return json.loads(self.cleaned_data["rubric"])
+            value = json.loads(self.cleaned_data["rubric"], parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).")
+        except (ValueError, RecursionError) as exc:
+            # Too deep for the decoder, an integer of thousands of digits, NaN or Infinity.
+            message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+            raise forms.ValidationError(f"Not valid JSON: {message}.")
+        try:
+            return hygiene.check_json(value, "rubric")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message)
 
 
 class RuleForm(forms.Form):
@@ -47,7 +67,7 @@ class RuleForm(forms.Form):
     rate = forms.FloatField(min_value=0, max_value=1, initial=0.05, help_text="0..1")
     priority = forms.IntegerField(initial=0, min_value=-100, max_value=100)
     prompt = forms.CharField(max_length=200, required=False)
-    version = forms.IntegerField(required=False, min_value=1)
+    version = forms.IntegerField(required=False, min_value=1, max_value=MAX_VERSION)
     model = forms.CharField(max_length=200, required=False)
     tags = forms.CharField(
         max_length=500, required=False, help_text="Comma-separated; all must be present."
@@ -56,8 +76,12 @@ class RuleForm(forms.Form):
         max_length=500, required=False, help_text="key=value, comma-separated."
     )
     errors_only = forms.BooleanField(required=False)
-    latency_above = forms.IntegerField(required=False, min_value=0, label="Latency above (ms)")
-    cost_above = forms.DecimalField(required=False, min_value=0, label="Cost above (USD)")
+    latency_above = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_LATENCY_MS, label="Latency above (ms)"
+    )
+    cost_above = forms.DecimalField(
+        required=False, min_value=0, max_value=MAX_COST_USD, label="Cost above (USD)"
+    )
 
     def filters(self) -> dict:
         data = self.cleaned_data

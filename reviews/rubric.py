@@ -13,6 +13,10 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_QUESTIONS = 30
 MAX_OPTIONS = 9  # number keys 1..9
 MAX_TEXT = 20_000
+SCALE_LIMIT = 1_000_000  # scale points are small integers; bigger is a typo or an attack
+# A scale point written as text: ASCII digits only (str.isdigit() also takes "²", which
+# int() refuses) and short (int() refuses more than 4300 digits).
+INT_TEXT_RE = re.compile(r"-?[0-9]{1,7}")
 
 DEFAULT_RUBRIC = {
     "questions": [
@@ -82,13 +86,19 @@ def validate_rubric(rubric: Any) -> dict:
             out["options"] = list(options)
         elif qtype == "scale":
             lo, hi = q.get("min", 1), q.get("max", 5)
-            if not (isinstance(lo, int) and isinstance(hi, int)) or isinstance(lo, bool):
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
                 raise _bad(f"Question '{key}': min and max must be integers.", key)
+            if not all(-SCALE_LIMIT <= v <= SCALE_LIMIT for v in (lo, hi)):
+                raise _bad(
+                    f"Question '{key}': min and max are integers from -{SCALE_LIMIT} to "
+                    f"{SCALE_LIMIT}.",
+                    key,
+                )
             if lo >= hi or hi - lo > 10:
                 raise _bad(f"Question '{key}': a scale needs min < max and at most 11 points.", key)
             labels = q.get("labels") or {}
             if not isinstance(labels, dict) or not all(
-                isinstance(v, str) and str(k).lstrip("-").isdigit() and lo <= int(k) <= hi
+                isinstance(v, str) and INT_TEXT_RE.fullmatch(str(k)) and lo <= int(k) <= hi
                 for k, v in labels.items()
             ):
                 raise _bad(f"Question '{key}': labels map scale points ({lo}..{hi}) to text.", key)
@@ -97,7 +107,9 @@ def validate_rubric(rubric: Any) -> dict:
                 raise _bad(f"Question '{key}': level is ordinal or interval.", key)
             out.update(min=lo, max=hi, labels={str(k): v for k, v in labels.items()}, level=level)
         if q.get("help"):
-            out["help"] = str(q["help"])[:500]
+            if not isinstance(q["help"], str):
+                raise _bad(f"Question '{key}': help is text.", key)
+            out["help"] = q["help"][:500]
         clean.append(out)
     return {"questions": clean}
 
@@ -188,7 +200,7 @@ def _answer(q: dict, value: Any) -> Any:
             raise bad(f"choose from {', '.join(q['options'])}.")
         return [o for o in q["options"] if o in value]  # rubric order, no duplicates
     if qtype == "scale":
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and INT_TEXT_RE.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad(f"answer an integer from {q['min']} to {q['max']}.")

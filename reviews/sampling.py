@@ -4,6 +4,7 @@ the external id and the queue), so a retried batch or a backfill samples the sam
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from llmops.common.errors import InvalidInput
@@ -49,8 +50,10 @@ def validate_rule(*, rate: Any, filters: Any) -> tuple[float, dict]:
     if filters.get("version") not in (None, ""):
         try:
             clean["version"] = int(filters["version"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidInput("The version filter is a number.", field="filters")
+        if not 1 <= clean["version"] <= 2**31 - 1:
+            raise InvalidInput("The version filter is a version number.", field="filters")
     tags = filters.get("tags")
     if tags:
         if isinstance(tags, str):
@@ -69,8 +72,10 @@ def validate_rule(*, rate: Any, filters: Any) -> tuple[float, dict]:
         if filters.get(key) not in (None, ""):
             try:
                 clean[key] = float(filters[key])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise InvalidInput(f"The {key} filter is a number.", field="filters")
+            if not math.isfinite(clean[key]) or abs(clean[key]) > 10**9:
+                raise InvalidInput(f"The {key} filter is a number up to 10^9.", field="filters")
     return rate, clean
 
 

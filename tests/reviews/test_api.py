@@ -121,3 +121,22 @@ def test_stats_and_export_with_csv_safe_cells(acme, api_key, api):
     reviewer = api(api_key(acme, ["reviews:write"], user=acme.users["reviewer1"]))
     assert reviewer.get(_url("export", queue_id=queue.pk)).status_code == 403
     assert Review.objects.count() == 2
+
+
+def test_export_needs_reviews_manage_as_the_readme_says(acme, api_key, api):
+    """README's scope table: queue export is `reviews:manage`; a maintainer's key with
+    `reviews:write` only may read the queue and its stats but not export it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `reviews:manage`"))
+    assert "/api/v1/queues/{id}/export" in row
+    queue = make_queue(acme)
+    maint = acme.users["maint1"]
+    writer = api(api_key(acme, ["reviews:write"], user=maint))
+    assert writer.get(_url("stats", queue_id=queue.pk)).status_code == 200
+    assert writer.get(_url("export", queue_id=queue.pk)).status_code == 403
+    manager = api(api_key(acme, ["reviews:manage"], user=maint))
+    assert manager.get(_url("export", queue_id=queue.pk) + "?format=csv").status_code == 200
+    machine = api(api_key(acme, ["reviews:manage"]))
+    assert machine.get(_url("export", queue_id=queue.pk) + "?format=jsonl").status_code == 200
