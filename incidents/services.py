@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -1441,10 +1441,15 @@ def _clean_due(due: Any):
     if isinstance(due, str):
         from django.utils.dateparse import parse_date
 
-        parsed = parse_date(due)
+        try:
+            parsed = parse_date(due.strip())
+        except ValueError:  # e.g. 2026-02-30
+            parsed = None
         if parsed is None:
             raise InvalidInput("due must be a date (YYYY-MM-DD).", field="due")
         return parsed
+    if not isinstance(due, date):
+        raise InvalidInput("due must be a date (YYYY-MM-DD).", field="due")
     return due
 
 

@@ -332,6 +332,16 @@ def test_out_of_range_times_in_forms(acme, login, open_incident):
     assert incident.status == "triage" and not incident.serious
 
 
+@pytest.mark.parametrize("due", ["2026-02-30", "2026-13-01", "soon", 5])
+def test_impossible_action_item_due_dates_are_400(acme, open_incident, due):
+    incident = open_incident(severity="SEV3")
+    with pytest.raises(InvalidInput) as exc:
+        services.action_item_create(
+            actor=acme.actor("maint1"), incident=incident, title="Fix", due=due
+        )
+    assert exc.value.field == "due"
+
+
 def test_nul_and_lone_surrogates_in_text_are_400_naming_the_field(acme, open_incident):
     m = acme.actor("maint1")
     for bad in ("a\x00b", "a\ud800b"):
