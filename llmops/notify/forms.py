@@ -17,3 +17,13 @@ class WebhookForm(forms.Form):
         label="Only these kinds",
         help_text="Comma-separated kind prefixes, e.g. prompt., incident.; empty sends every event.",
     )
+
+
+class RotateForm(forms.Form):
+    keep_old_hours = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=24 * 7,
+        label="Old secret keeps signing for (hours)",
+        help_text="Both secrets sign each delivery meanwhile; 0 stops the old one at once.",
+    )

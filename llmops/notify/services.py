@@ -478,8 +478,11 @@ def _validate_url(url: str) -> str:
     url = (url or "").strip()
     try:
         _url_validator(url)
-    except ValidationError:
+        port = urllib.parse.urlsplit(url).port
+    except (ValidationError, ValueError):
         raise InvalidInput("Enter an http:// or https:// URL.", field="url")
+    if port == 0:
+        raise InvalidInput("Enter an http:// or https:// URL with a valid port.", field="url")
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     try:
         literal = ipaddress.ip_address(host)

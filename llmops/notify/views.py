@@ -1,10 +1,16 @@
-"""Notification pages: the user's inbox, and the organization's webhook endpoints (admins)."""
+"""Notification pages: the user's inbox, and the organization's webhook endpoints (admins).
+
+A new or rotated webhook secret is shown in the response to the POST that made it (never
+stored in the session, never shown again; the response is not cached)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView, View
 
@@ -12,9 +18,9 @@ from llmops.common.errors import InvalidInput
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.throttling import Throttled, check_actor
 
-from . import selectors, services
-from .forms import WebhookForm
-from .models import Status
+from . import selectors, services, signing
+from .forms import RotateForm, WebhookForm
+from .models import Status, WebhookEndpoint
 
 
 class InboxView(OrgMixin, TemplateView):
@@ -90,9 +96,16 @@ class WebhooksView(OrgMixin, TemplateView):
         except InvalidInput as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             return self.render_to_response(self.get_context_data(form=form))
-        request.session["new_webhook_secret"] = {"endpoint": endpoint.pk, "secret": secret}
         messages.success(request, f"Webhook {endpoint.name} created.")
-        return redirect("notify:webhook_detail", org_slug=self.org.slug, endpoint_id=endpoint.pk)
+        return _secret_response(self, endpoint, secret, status=201)
+
+
+def _secret_response(view, endpoint, secret: str, *, status: int = 200):
+    """The endpoint's page with its new secret, as the answer to the POST that made it."""
+    context = WebhookDetailView.detail_context(view, endpoint, new_secret=secret)
+    response = render(view.request, WebhookDetailView.template_name, context, status=status)
+    add_never_cache_headers(response)
+    return response
 
 
 class WebhookDetailView(OrgMixin, TemplateView):
@@ -100,24 +113,36 @@ class WebhookDetailView(OrgMixin, TemplateView):
     action = "webhook.manage"
 
     def _endpoint(self):
-        return selectors.webhook_get(org=self.org, endpoint_id=self.kwargs["endpoint_id"])
+        try:
+            return selectors.webhook_get(org=self.org, endpoint_id=self.kwargs["endpoint_id"])
+        except WebhookEndpoint.DoesNotExist:
+            raise Http404("No such webhook endpoint.")
 
-    def get_context_data(self, **kwargs):
-        endpoint = self._endpoint()
-        shown = self.request.session.get("new_webhook_secret")
-        new_secret = None
-        if shown and shown.get("endpoint") == endpoint.pk:
-            new_secret = self.request.session.pop("new_webhook_secret")["secret"]
-        outbox = selectors.endpoint_outbox(org=self.org, endpoint=endpoint)
-        return super().get_context_data(
+    @staticmethod
+    def detail_context(view, endpoint, *, new_secret=None, rotate_form=None) -> dict:
+        outbox = selectors.endpoint_outbox(org=view.org, endpoint=endpoint)
+        return OrgMixin.get_context_data(
+            view,
+            view=view,
             endpoint=endpoint,
             new_secret=new_secret,
-            page=self.paginate(selectors.endpoint_attempts(org=self.org, endpoint=endpoint)),
+            rotate_form=rotate_form or RotateForm(),
+            max_rotation_hours=services.MAX_ROTATION_HOURS,
+            default_rotation_hours=services.rotation_hours(),
+            secret_is_standard=signing.is_standard_secret(endpoint.secret),
+            now=timezone.now(),
+            detail_url=reverse(
+                "notify:webhook_detail",
+                kwargs={"org_slug": view.org.slug, "endpoint_id": endpoint.pk},
+            ),
+            page=view.paginate(selectors.endpoint_attempts(org=view.org, endpoint=endpoint)),
             pending=outbox.filter(status=Status.PENDING).count(),
             failed=outbox.filter(status=Status.FAILED)[:10],
             failed_count=outbox.filter(status=Status.FAILED).count(),
-            **kwargs,
         )
+
+    def get_context_data(self, **kwargs):
+        return self.detail_context(self, self._endpoint())
 
     def post(self, request, *args, **kwargs):
         endpoint = self._endpoint()
@@ -131,9 +156,28 @@ class WebhookDetailView(OrgMixin, TemplateView):
             services.webhook_set_active(actor=self.actor, endpoint=endpoint, active=op == "enable")
             messages.success(request, f"Webhook {endpoint.name} {op}d.")
         elif op == "rotate":
-            _, secret = services.webhook_rotate_secret(actor=self.actor, endpoint=endpoint)
-            request.session["new_webhook_secret"] = {"endpoint": endpoint.pk, "secret": secret}
-            messages.success(request, "New secret generated; the old one no longer verifies.")
+            form = RotateForm(request.POST)
+            if not form.is_valid():
+                context = self.detail_context(self, endpoint, rotate_form=form)
+                return render(request, self.template_name, context, status=400)
+            try:
+                endpoint, secret = services.webhook_rotate_secret(
+                    actor=self.actor,
+                    endpoint=endpoint,
+                    keep_old_hours=form.cleaned_data["keep_old_hours"],
+                )
+            except InvalidInput as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                context = self.detail_context(self, endpoint, rotate_form=form)
+                return render(request, self.template_name, context, status=400)
+            if endpoint.previous_secret_until:
+                until = endpoint.previous_secret_until.strftime("%Y-%m-%d %H:%M UTC")
+                messages.success(
+                    request, f"New secret generated; the old one also signs until {until}."
+                )
+            else:
+                messages.success(request, "New secret generated; the old one no longer signs.")
+            return _secret_response(self, endpoint, secret)
         elif op == "retry_failed":
             count = services.webhook_retry_failed(actor=self.actor, endpoint=endpoint)
             messages.success(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.contrib.sessions.models import Session
+from django.db import connection, transaction
 from django.urls import reverse
 
 from llmops.audit.models import AuditEvent
@@ -160,13 +161,24 @@ def test_webhook_create_shows_secret_once_and_audits(acme, login):
         {"name": "Slack", "url": "https://hooks.example/x", "event_filter": "prompt., incident."},
     )
     endpoint = WebhookEndpoint.objects.get(organization=acme.org)
-    assert response.status_code == 302
-    assert response["Location"] == url(acme, "webhook_detail", endpoint_id=endpoint.pk)
+    detail = url(acme, "webhook_detail", endpoint_id=endpoint.pk)
     assert endpoint.event_filter == ["incident.", "prompt."]
     assert endpoint.secret.startswith("whsec_")
-    html = client.get(response["Location"]).content.decode()
+    # Shown in the answer to the POST that created it, not parked in the session...
+    assert response.status_code == 201
+    html = response.content.decode()
     assert endpoint.secret in html and "shown only once" in html
-    assert endpoint.secret not in client.get(response["Location"]).content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert f'action="{detail}"' in html  # the page's forms post to the endpoint's page
+    assert not any(endpoint.secret in str(s.get_decoded()) for s in Session.objects.all())
+    # ...nor stored in clear, and never shown again.
+    raw = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("secret", flat=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM notify_webhookendpoint WHERE id = %s", [endpoint.pk])
+        (stored,) = cursor.fetchone()
+    assert endpoint.secret not in stored and stored.startswith("fernet:")
+    assert list(raw) == [endpoint.secret]
+    assert endpoint.secret not in client.get(detail).content.decode()
     assert endpoint.secret not in client.get(url(acme, "webhooks")).content.decode()
     event = AuditEvent.objects.get(organization=acme.org, action="webhook.created")
     assert event.target_label == "Slack" and endpoint.secret not in str(event.details)
@@ -195,11 +207,17 @@ def test_webhook_toggle_rotate_test_delete_are_audited(
     endpoint.refresh_from_db()
     assert not endpoint.active
     client.post(detail, {"op": "enable"})
-    client.post(detail, {"op": "rotate"})
+    response = client.post(detail, {"op": "rotate"})
     endpoint.refresh_from_db()
     assert endpoint.active and endpoint.secret != old_secret
+    assert response.status_code == 200 and endpoint.secret in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    # The old secret keeps signing for the default grace period, and is never shown.
+    assert endpoint.previous_secret == old_secret
+    assert endpoint.signing_secrets() == [endpoint.secret, old_secret]
     html = client.get(detail).content.decode()
-    assert endpoint.secret in html
+    assert endpoint.secret not in html and old_secret not in html
+    assert "the previous secret also signs until" in html
     with django_capture_on_commit_callbacks(execute=True):
         client.post(detail, {"op": "test"})  # eager: delivered on commit to the receiver
     assert receiver.received and receiver.received[0].json["kind"] == "webhook.test"
