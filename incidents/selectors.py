@@ -61,7 +61,7 @@ def incident_list(
     if q:
         number = q.upper().removeprefix("INC-")
         cond = Q(title__icontains=q) | Q(dedupe_key=q)
-        if number.isdigit():
+        if number.isascii() and number.isdigit():  # not "²": str.isdigit() accepts it
             cond |= Q(number=int(number))
         qs = qs.filter(cond)
     return qs.annotate(

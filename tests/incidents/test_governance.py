@@ -355,3 +355,12 @@ def test_nul_and_lone_surrogates_in_text_are_400_naming_the_field(acme, open_inc
         with pytest.raises(InvalidInput) as exc:
             services.alert_receive(actor=m, dedupe_key=bad, title="t", category="other")
         assert exc.value.field == "dedupe_key"
+
+
+def test_list_search_with_a_non_ascii_digit_is_not_a_500(acme, login, open_incident):
+    open_incident(title="Superscript")
+    client = login(acme.users["maint1"])
+    for q in ("INC-\u00b2", "\u0663", "INC-1"):
+        response = client.get("/o/acme/incidents/", {"q": q})
+        assert response.status_code == 200, q
+    assert b"Superscript" in client.get("/o/acme/incidents/", {"q": "INC-1"}).content
