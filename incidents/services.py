@@ -765,7 +765,7 @@ def _details_text(details: Any) -> str:
     if details in (None, "", {}):
         return ""
     if isinstance(details, str):
-        text = details
+        text = _text(details, field="details", limit=MAX_ALERT_DETAILS_BYTES)
     else:
         try:
             text = json.dumps(details, sort_keys=True, indent=1, cls=DjangoJSONEncoder)

@@ -355,6 +355,11 @@ def test_nul_and_lone_surrogates_in_text_are_400_naming_the_field(acme, open_inc
         with pytest.raises(InvalidInput) as exc:
             services.alert_receive(actor=m, dedupe_key=bad, title="t", category="other")
         assert exc.value.field == "dedupe_key"
+        with pytest.raises(InvalidInput) as exc:
+            services.alert_receive(
+                actor=m, dedupe_key="k", title="t", category="other", details=bad
+            )
+        assert exc.value.field == "details"
 
 
 def test_list_search_with_a_non_ascii_digit_is_not_a_500(acme, login, open_incident):
