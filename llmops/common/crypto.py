@@ -129,6 +129,18 @@ class EncryptedTextField(models.TextField):
         return encrypt(value)
 
 
+def check_secret_keys(app_configs=None, **kwargs):
+    """System check: every configured key is a Fernet key (a typo fails at start-up, not at
+    the first secret read)."""
+    from django.core import checks
+
+    try:
+        _multifernet(configured_keys(), settings.SECRET_KEY)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="llmops.E101")]
+    return []
+
+
 def encrypted_fields():
     """(model, field name) for every EncryptedTextField of the installed apps."""
     from django.apps import apps

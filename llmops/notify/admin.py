@@ -28,5 +28,5 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("name", "organization", "url", "active", "created_at")
-    exclude = ("secret",)
+    exclude = ("secret", "previous_secret")
     raw_id_fields = ("organization", "created_by")

@@ -9,6 +9,10 @@ class NotifyConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from llmops.common.crypto import check_secret_keys
         from llmops.common.logging import connect_task_logging
 
         connect_task_logging()
+        checks.register(check_secret_keys)

@@ -147,11 +147,11 @@ def destination(url: str, *, allow_private: bool) -> Destination:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise EgressRefused(f"not an http(s) URL: {url!r}")
-    host = parts.hostname
     try:
+        host = parts.hostname.encode("idna").decode("ascii")  # one form for DNS, Host, SNI
         port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError as exc:
-        raise EgressRefused(f"bad port: {exc}")
+    except (UnicodeError, ValueError) as exc:
+        raise EgressRefused(f"bad host or port: {exc}")
     if not allow_private and is_local_name(host):
         raise EgressRefused(f"{host} is a local name; refused")
     try:

@@ -269,6 +269,9 @@ def test_a_bad_configured_key_is_named():
     with _keys(Fernet.generate_key().decode(), "not-a-key"):
         with pytest.raises(ImproperlyConfigured, match="key 2"):
             crypto.encrypt("x")
+        (error,) = crypto.check_secret_keys()
+        assert error.id == "llmops.E101" and "key 2" in error.msg
+    assert crypto.check_secret_keys() == []
 
 
 def test_the_data_migration_encrypts_plaintext_secrets(acme):
