@@ -382,7 +382,8 @@ LLMOPS = {
     "API_KEY_LAST_USED_SECONDS": 60,
     "NOTIFY_STALE_SECONDS": int(os.environ.get("NOTIFY_STALE_SECONDS", "180")),
     "NOTIFY_MAX_ATTEMPTS": 8,
-    # Retry n waits NOTIFY_BACKOFF_SECONDS * 2^(n-1), capped below Redis' visibility timeout.
+    # Retry n waits a random time (full jitter) up to NOTIFY_BACKOFF_SECONDS * 2^(n-1),
+    # capped below Redis' visibility timeout.
     "NOTIFY_BACKOFF_SECONDS": int(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30")),
     "NOTIFY_BACKOFF_MAX_SECONDS": 1800,
     "NOTIFY_HTTP_TIMEOUT": 10,
@@ -393,4 +394,9 @@ LLMOPS = {
     "NOTIFY_RETENTION_DAYS": 90,
     # Absolute links in e-mails and webhooks (Slack text): where users reach this site.
     "BASE_URL": os.environ.get("LLMOPS_BASE_URL", "http://127.0.0.1:8000"),
+    # A rotated webhook secret keeps signing (beside the new one) this many hours.
+    "NOTIFY_SECRET_ROTATION_HOURS": 24,
+    # Fernet keys for secrets at rest (llmops.common.crypto): the first encrypts, all
+    # decrypt. Unset: a key derived from SECRET_KEY (set them in production, README.md).
+    "SECRET_KEYS": env_list("LLMOPS_SECRET_KEYS"),
 }
