@@ -1,11 +1,21 @@
 // The reviewer screen, keyboard first: number keys choose options, y/n answer yes/no
 // questions, Ctrl+Enter submits (htmx swaps in the next item), s skips, m toggles the raw
-// output, ? shows the key map. Focus moves to the next question after each answer.
+// output, ? shows the key map.
+//
+// One question is active at a time: the one holding focus (or that held it last, when a
+// click on the page moved focus nowhere). It is highlighted, and the hint above the rubric
+// names it; every key goes to it and to no other question. After a single answer
+// (yes/no, choice, scale) the next REQUIRED question that is still open becomes active:
+// optional questions are never entered on their own, so a digit meant for the next required
+// question cannot tick an optional checkbox. Tab, Shift+Tab or a click enter an optional
+// question; Enter on an option goes to the next question in order; Esc leaves a text answer.
 (function () {
   "use strict";
   // Under this CSP a style attribute never applies, and htmx copying one (Chromium's
   // autofill leaves style="" on inputs) between same-id elements is reported as a violation.
   if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
+
+  var active = null; // the active question (fieldset), see above
 
   function screen() { return document.getElementById("review-screen"); }
   function form() { return document.getElementById("review-form"); }
@@ -20,32 +30,62 @@
     }
     return q.querySelector("input:checked") !== null;
   }
+  function required(q) { return q.getAttribute("aria-required") === "true"; }
+  function questionOf(el) {
+    var q = el && el.closest ? el.closest("fieldset.question[data-question]") : null;
+    return q && form() && form().contains(q) ? q : null;
+  }
+  function setActive(q) {
+    if (q === active) return;
+    if (active) {
+      active.classList.remove("active");
+      active.removeAttribute("data-active");
+    }
+    active = q;
+    if (q) {
+      q.classList.add("active");
+      q.setAttribute("data-active", "true");
+    }
+    var hint = document.getElementById("key-target");
+    if (hint) {
+      hint.textContent = "";
+      if (q) {
+        var label = document.createElement("strong");
+        label.textContent = q.dataset.label || q.dataset.question;
+        hint.append(q.dataset.type === "text" ? "Typing into: " : "Keys answer: ", label);
+      } else {
+        hint.textContent = "Keys answer no question: Tab to one.";
+      }
+    }
+  }
+  function activeQuestion() {
+    if (active && !(form() && form().contains(active))) setActive(null); // swapped away
+    return active;
+  }
   function focusQuestion(q) {
     if (!q) {
       var submit = document.getElementById("submit-review");
       if (submit) submit.focus();
+      setActive(null);
       return;
     }
     var target = q.querySelector("input:checked") || q.querySelector("input, textarea");
     if (target) target.focus();
+    setActive(q);
   }
-  function currentQuestion() {
-    var active = document.activeElement;
-    var q = active && active.closest ? active.closest("fieldset.question[data-question]") : null;
-    if (q && form() && form().contains(q)) return q;
+  // The next required question still open after `q` (then from the top), or null.
+  function nextRequired(q) {
     var list = questions();
-    for (var i = 0; i < list.length; i++) {
-      if (list[i].dataset.type !== "text" && !answered(list[i])) return list[i];
-    }
-    return list[0] || null;
-  }
-  function nextQuestion(q) {
-    var list = questions();
-    var start = list.indexOf(q) + 1;
-    for (var i = start; i < list.length; i++) {
-      if (list[i].dataset.type !== "text" && !answered(list[i])) return list[i];
+    var at = list.indexOf(q);
+    var order = list.slice(at + 1).concat(list.slice(0, at < 0 ? 0 : at));
+    for (var i = 0; i < order.length; i++) {
+      if (required(order[i]) && !answered(order[i])) return order[i];
     }
     return null;
+  }
+  function firstQuestion() {
+    var list = questions();
+    return nextRequired(null) || list.filter(function (q) { return !answered(q); })[0] || list[0] || null;
   }
   function choose(q, key) {
     if (!q || q.dataset.type === "text") return false;
@@ -57,7 +97,7 @@
     } else {
       input.checked = true;
       input.dispatchEvent(new Event("change", { bubbles: true }));
-      focusQuestion(nextQuestion(q));
+      focusQuestion(nextRequired(q));
     }
     return true;
   }
@@ -106,8 +146,9 @@
     }
     if (document.querySelector("dialog[open]")) return; // dialogs handle their own keys
     if (event.key === "Escape" && isTextField(el)) {
+      var left = questionOf(el);
       el.blur();
-      focusQuestion(currentQuestion());
+      focusQuestion(left ? nextRequired(left) : firstQuestion());
       return;
     }
     if (isTextField(el) || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -115,10 +156,8 @@
     if (key === "Enter" && el && (el.type === "radio" || el.type === "checkbox")) {
       // Enter on an option moves on instead of submitting the form half-answered.
       event.preventDefault();
-      var here = el.closest("fieldset.question");
       var list = questions();
-      var after = list.slice(list.indexOf(here) + 1).filter(function (q) { return q.dataset.type !== "text"; })[0];
-      focusQuestion(after || null);
+      focusQuestion(list[list.indexOf(questionOf(el)) + 1] || null);
       return;
     }
     if (key === "?") {
@@ -130,15 +169,28 @@
     } else if (key === "m") {
       event.preventDefault();
       toggleRaw();
-    } else if (/^[0-9]$/.test(key) && form()) {
-      if (choose(currentQuestion(), key)) event.preventDefault();
-    } else if ((key === "y" || key === "n") && form()) {
-      var q = currentQuestion();
-      if (!q || q.dataset.type !== "boolean") {
-        q = questions().filter(function (x) { return x.dataset.type === "boolean" && !answered(x); })[0] || null;
+    } else if ((/^[0-9]$/.test(key) || key === "y" || key === "n") && form()) {
+      // Only ever the active question: with none active the key does nothing. A text
+      // question that lost focus to a click on the page gets it back, and the key with it.
+      var q = activeQuestion();
+      if (q && q.dataset.type === "text") {
+        var box = q.querySelector("textarea");
+        if (box) box.focus();
+      } else if (choose(q, key)) {
+        event.preventDefault();
       }
-      if (choose(q, key)) event.preventDefault();
     }
+  });
+
+  // Focus decides the active question: entering a question makes it active, moving to any
+  // other control (submit, comment, a button, a link) leaves none active; focus lost to the
+  // page itself (a click on text, a scrolled panel) keeps the active question.
+  var CONTROLS = "input, textarea, select, button, a[href], summary, [contenteditable]";
+  document.addEventListener("focusin", function (event) {
+    if (!form()) return;
+    var q = questionOf(event.target);
+    if (q) setActive(q);
+    else if (event.target.matches && event.target.matches(CONTROLS)) setActive(null);
   });
 
   document.addEventListener("click", function (event) {
@@ -172,12 +224,9 @@
     if (!s) return;
     document.documentElement.setAttribute("data-reviews-ready", s.getAttribute("data-item") || "");
     tick();
-    var error = document.getElementById("review-error");
-    if (error) {
-      var bad = questions().filter(function (q) { return q.dataset.type !== "text" && q.getAttribute("aria-required") && !answered(q); })[0];
-      focusQuestion(bad || currentQuestion());
-    } else if (form()) {
-      focusQuestion(currentQuestion());
+    active = null;
+    if (form()) {
+      focusQuestion(firstQuestion()); // after an error too: the first required one missing
     } else {
       var next = document.getElementById("next-item");
       if (next) next.focus();

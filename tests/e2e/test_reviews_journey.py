@@ -127,14 +127,16 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
     expect(page.locator("#out-raw")).to_be_visible()
     page.keyboard.press("m")
     expect(page.locator("#out-md")).to_be_visible()
+    # After a single answer the next required question is active: the optional "issues"
+    # is entered only on purpose (Shift+Tab back into it), and left with Enter.
     plans = [
         (
-            ["y", "2", "1", "Enter", "4"],
+            ["y", "2", "Shift+Tab", "1", "Enter", "4"],
             {"correct": True, "tone": "neutral", "issues": ["hallucination"], "quality": 4},
         ),
-        (["n", "3", "Enter", "2"], {"correct": False, "tone": "rude", "quality": 2}),
+        (["n", "3", "2"], {"correct": False, "tone": "rude", "quality": 2}),
         (
-            ["y", "1", "3", "Enter", "5"],
+            ["y", "1", "Shift+Tab", "3", "Enter", "5"],
             {"correct": True, "tone": "friendly", "issues": ["safety"], "quality": 5},
         ),
     ]
@@ -172,6 +174,158 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
     assert seen == [i.pk for i in items]
     got = {r.item_id: r.answers for r in Review.objects.filter(queue=queue)}
     assert got == {item.pk: answers for item, (_, answers) in zip(items, plans, strict=True)}
+
+
+MIXED = {
+    "questions": [
+        {"key": "correct", "label": "Correct", "type": "boolean", "required": True},
+        {
+            "key": "tone",
+            "label": "Tone",
+            "type": "choice",
+            "required": True,
+            "options": ["friendly", "neutral", "rude"],
+        },
+        {
+            "key": "issues",
+            "label": "Issues",
+            "type": "multi_choice",
+            "required": False,
+            "options": ["hallucination", "format", "safety"],
+        },
+        {
+            "key": "quality",
+            "label": "Quality",
+            "type": "scale",
+            "required": True,
+            "min": 1,
+            "max": 5,
+        },
+        {
+            "key": "audience",
+            "label": "Audience",
+            "type": "choice",
+            "required": False,
+            "options": ["novice", "expert"],
+        },
+        {"key": "summary", "label": "Summary", "type": "text", "required": True},
+        {
+            "key": "severity",
+            "label": "Severity",
+            "type": "scale",
+            "required": True,
+            "min": 0,
+            "max": 3,
+        },
+        {"key": "notes", "label": "Notes", "type": "text", "required": False},
+    ]
+}
+
+
+def _active(page):
+    """The question the screen shows as active (highlighted and named in the hint)."""
+    return page.evaluate(
+        """() => {
+            const q = document.querySelectorAll("#review-form fieldset[data-active]");
+            return q.length === 1 ? q[0].dataset.question : q.length ? "several" : null;
+        }"""
+    )
+
+
+def _expect_active(page, key, label):
+    assert _active(page) == key
+    if key is None:
+        expect(page.locator("#key-target")).to_have_text("Keys answer no question: Tab to one.")
+    else:
+        expect(page.locator("#key-target strong")).to_have_text(label)
+
+
+def test_every_key_goes_to_the_question_the_hint_shows(e2e_world, login_as, page, shot):
+    """A whole rubric of every question type, optional questions in between, typed from the
+    keyboard: a digit after a single-choice answer goes to the next REQUIRED question (never
+    into the optional multiple choice that follows), optional questions take keys only when
+    entered on purpose, text takes the digits typed into it, and a click on the page keeps
+    the active question. The stored answers are checked in the database."""
+    acme = e2e_world["acme"]
+    queue, items = _queue(acme, 3)  # the third one is shown once the second is stored
+    queue.rubric = MIXED
+    queue.save(update_fields=["rubric"])
+    login_as("acme-reviewer1")
+    page.goto("/o/acme/reviews/")
+    page.get_by_role("button", name="Start reviewing").click()
+    expect(page.locator("#review-form")).to_be_visible()
+    _ready(page)
+    _expect_active(page, "correct", "Correct")
+
+    # First item: typed straight through, the way a fast reviewer types.
+    page.keyboard.press("y")
+    _expect_active(page, "tone", "Tone")
+    page.keyboard.press("2")
+    _expect_active(page, "quality", "Quality")  # not the optional "issues" after "tone"
+    page.keyboard.press("3")  # "safety" in "issues" would have been ticked here
+    _expect_active(page, "summary", "Summary")
+    assert page.evaluate("document.activeElement.name") == "q_summary"
+    page.keyboard.type("2 of 3 steps ok")  # digits in a text answer are text
+    page.keyboard.press("Escape")
+    _expect_active(page, "severity", "Severity")
+    page.keyboard.press("0")
+    _expect_active(page, None, None)
+    assert page.evaluate("document.activeElement.id") == "submit-review"
+    page.keyboard.press("1")  # no question active: the key changes nothing
+    page.keyboard.press("y")
+    shot("typed-through")
+    first = int(page.locator("#review-screen").get_attribute("data-item"))
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#review-screen")).not_to_have_attribute("data-item", str(first))
+    _ready(page)
+    _expect_active(page, "correct", "Correct")
+
+    # Second item: detours into the optional questions, entered on purpose.
+    page.keyboard.press("n")
+    page.keyboard.press("1")
+    _expect_active(page, "quality", "Quality")
+    page.keyboard.press("Shift+Tab")  # back into the optional multiple choice
+    _expect_active(page, "issues", "Issues")
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    _expect_active(page, "issues", "Issues")  # toggling stays on the question
+    page.keyboard.press("Enter")
+    _expect_active(page, "quality", "Quality")
+    page.keyboard.press("5")
+    _expect_active(page, "summary", "Summary")
+    page.keyboard.type("ok")
+    page.keyboard.press("Shift+Tab")  # back into the optional single choice
+    _expect_active(page, "audience", "Audience")
+    page.keyboard.press("2")
+    _expect_active(page, "severity", "Severity")  # "summary" is answered already
+    page.locator("#out-md").click()  # focus leaves for the page: the active question stays
+    _expect_active(page, "severity", "Severity")
+    page.keyboard.press("3")
+    _expect_active(page, None, None)
+    shot("optional-detours")
+    second = int(page.locator("#review-screen").get_attribute("data-item"))
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#review-screen")).not_to_have_attribute("data-item", str(second))
+    stored = {r.item_id: r.answers for r in Review.objects.filter(queue=queue)}
+    assert stored == {
+        first: {
+            "correct": True,
+            "tone": "neutral",
+            "quality": 3,
+            "summary": "2 of 3 steps ok",
+            "severity": 0,
+        },
+        second: {
+            "correct": False,
+            "tone": "friendly",
+            "issues": ["format", "safety"],
+            "quality": 5,
+            "audience": "expert",
+            "summary": "ok",
+            "severity": 3,
+        },
+    }
+    assert [first, second] == [i.pk for i in items[:2]]
 
 
 def test_maintainer_queue_pages(e2e_world, login_as, page, shot):
