@@ -54,7 +54,7 @@
         label.textContent = q.dataset.label || q.dataset.question;
         hint.append(q.dataset.type === "text" ? "Typing into: " : "Keys answer: ", label);
       } else {
-        hint.textContent = "Keys answer no question: Tab to one.";
+        hint.textContent = "Keys answer no question: Tab or Shift+Tab to one.";
       }
     }
   }

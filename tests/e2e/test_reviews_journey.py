@@ -235,7 +235,9 @@ def _active(page):
 def _expect_active(page, key, label):
     assert _active(page) == key
     if key is None:
-        expect(page.locator("#key-target")).to_have_text("Keys answer no question: Tab to one.")
+        expect(page.locator("#key-target")).to_have_text(
+            "Keys answer no question: Tab or Shift+Tab to one."
+        )
     else:
         expect(page.locator("#key-target strong")).to_have_text(label)
 
