@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llmops.common.api import CreatedCursorPagination
+from llmops.common.api import PAGE_PARAMETERS, CreatedCursorPagination, paginated
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.permissions import request_actor
 
@@ -208,8 +208,9 @@ class IncidentListCreate(APIView):
             OpenApiParameter("status", str, description="a status, or `open`"),
             OpenApiParameter("severity", str),
             OpenApiParameter("category", str),
+            *PAGE_PARAMETERS,
         ],
-        responses=_IncidentOut,
+        responses=paginated(_IncidentOut),
         operation_id="incidents_list",
     )
     def get(self, request):
@@ -364,7 +365,7 @@ class IncidentTimeline(APIView):
 
     actions = {"GET": "incident.view", "POST": "incident.open"}
 
-    @extend_schema(responses=_TimelineOut)
+    @extend_schema(responses=paginated(_TimelineOut), parameters=PAGE_PARAMETERS)
     def get(self, request, number: int):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
@@ -387,6 +388,18 @@ class IncidentTimeline(APIView):
         return Response(timeline_data(entry), status=status.HTTP_201_CREATED)
 
 
+_AlertOut = inline_serializer(
+    "AlertOut",
+    {
+        "number": serializers.IntegerField(),
+        "ref": serializers.CharField(),
+        "created": serializers.BooleanField(
+            help_text="201 and true: a new incident; 200 and false: appended to an open one."
+        ),
+    },
+)
+
+
 class AlertIntake(APIView):
     """`POST /api/v1/incidents/alerts` `{"dedupe_key", "title", "category", "severity"?,
     "details"}` -> 201 `{"number", "created": true}` or 200 `{"number", "created": false}`."""
@@ -405,12 +418,7 @@ class AlertIntake(APIView):
                 "details": serializers.JSONField(required=False),
             },
         ),
-        responses={
-            201: inline_serializer(
-                "AlertOut",
-                {"number": serializers.IntegerField(), "created": serializers.BooleanField()},
-            )
-        },
+        responses={201: _AlertOut, 200: _AlertOut},
     )
     def post(self, request):
         actor = request_actor(request)
@@ -434,7 +442,10 @@ class RunbookListCreate(APIView):
 
     actions = {"GET": "runbook.view", "POST": "runbook.manage"}
 
-    @extend_schema(responses=_RunbookOut)
+    @extend_schema(
+        responses=paginated(_RunbookOut),
+        parameters=[OpenApiParameter("archived", bool, description="include archived runbooks")],
+    )
     def get(self, request):
         actor = request_actor(request)
         include_archived = request.query_params.get("archived") in ("1", "true")

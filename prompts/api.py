@@ -4,13 +4,13 @@ Resolve answers a warm request from the cache with no database query, key auth i
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llmops.common.api import CreatedCursorPagination
+from llmops.common.api import CreatedCursorPagination, paginated
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals.services import policy_as_dict
 from llmops.tenancy.authentication import actor_for_key
@@ -154,6 +154,28 @@ def _version_short(version: PromptVersion) -> dict:
     }
 
 
+_VERSION_SHORT_FIELDS = {
+    "name": serializers.CharField(),
+    "number": serializers.IntegerField(),
+    "status": serializers.ChoiceField(PromptVersion.Status.choices),
+    "content_hash": serializers.CharField(),
+    "variables": serializers.ListField(child=serializers.CharField()),
+}
+# The schema of `_version_short` (version lists) and of a proposal's answer.
+VersionSummaryOut = inline_serializer("VersionSummary", _VERSION_SHORT_FIELDS)
+VersionProposedOut = inline_serializer(
+    "VersionProposed",
+    {
+        **_VERSION_SHORT_FIELDS,
+        "created": serializers.BooleanField(),
+        "matches": serializers.IntegerField(
+            required=False, help_text="200 only: the existing version the proposal is identical to."
+        ),
+        "detail": serializers.CharField(required=False),
+    },
+)
+
+
 # -- input -------------------------------------------------------------------------------------
 
 
@@ -250,13 +272,13 @@ class PromptDetail(APIView):
 class VersionList(APIView):
     actions = {"GET": "prompt.view", "POST": "prompt.propose"}
 
-    @extend_schema(responses=VersionOut(many=True))
+    @extend_schema(responses=paginated(VersionSummaryOut), operation_id="prompts_versions_list")
     def get(self, request, name):
         _, prompt = _prompt(request, name)
         versions = selectors.prompt_versions(prompt=prompt)[:200]
         return Response({"results": [_version_short(v) for v in versions], "next": None})
 
-    @extend_schema(request=VersionIn, responses={201: VersionOut, 200: VersionOut})
+    @extend_schema(request=VersionIn, responses={201: VersionProposedOut, 200: VersionProposedOut})
     def post(self, request, name):
         actor, prompt = _prompt(request, name)
         data = _valid(VersionIn, request.data)

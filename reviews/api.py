@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llmops.common.api import CreatedCursorPagination
+from llmops.common.api import PAGE_PARAMETERS, CreatedCursorPagination, paginated
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.common.text import csv_safe
 from llmops.tenancy.permissions import request_actor
@@ -88,7 +88,11 @@ def item_payload(assignment, request=None) -> dict:
 class QueueListApi(APIView):
     actions = {"GET": "queue.view", "POST": "queue.manage"}
 
-    @extend_schema(operation_id="queues_list", responses=ReviewQueueOut(many=True))
+    @extend_schema(
+        operation_id="queues_list",
+        responses=paginated(ReviewQueueOut),
+        parameters=PAGE_PARAMETERS,
+    )
     def get(self, request):
         actor = request_actor(request)
         paginator = CreatedCursorPagination()

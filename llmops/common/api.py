@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -93,6 +93,30 @@ class CreatedCursorPagination(CursorPagination):
             "type": "object",
             "properties": {"results": schema, "next": {"type": "string", "nullable": True}},
         }
+
+
+def paginated(item, name: str | None = None):
+    """The documented answer of a list that pages like `CreatedCursorPagination`:
+    `{"results": [item, ...], "next": url | null}`. `item` is a serializer (class or
+    instance, e.g. an `inline_serializer`); the page gets its own component name."""
+    item_class = item if isinstance(item, type) else type(item)
+    item_name = item_class.__name__.removesuffix("Serializer")
+    return inline_serializer(
+        name or f"Paginated{item_name}List",
+        {
+            "results": item_class(many=True),
+            "next": serializers.CharField(
+                allow_null=True, help_text="The next page's URL; null on the last page."
+            ),
+        },
+    )
+
+
+# Query parameters of a cursor-paginated list (documented where a view pages by hand).
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The cursor of the page (from `next`)."),
+    OpenApiParameter("limit", int, description="Items per page (at most 500)."),
+]
 
 
 class ErrorBodySerializer(serializers.Serializer):
