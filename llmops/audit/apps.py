@@ -13,5 +13,9 @@ class AuditConfig(AppConfig):
 
         from . import appendonly
 
-        connection_created.connect(appendonly.on_connection_created)
-        post_migrate.connect(appendonly.ensure_triggers, sender=self)
+        connection_created.connect(
+            appendonly.on_connection_created, dispatch_uid="audit_append_only_sqlite"
+        )
+        post_migrate.connect(
+            appendonly.ensure_triggers, sender=self, dispatch_uid="audit_append_only_triggers"
+        )
