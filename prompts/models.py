@@ -189,8 +189,13 @@ class Label(models.Model):
         return self.name
 
     @property
+    def always_protected(self) -> bool:
+        """A label (production) that is protected whatever its `protected` flag says."""
+        return self.name in PROTECTED_ALWAYS
+
+    @property
     def is_protected(self) -> bool:
-        return self.protected or self.name in PROTECTED_ALWAYS
+        return self.protected or self.always_protected
 
 
 class Deployment(models.Model):
