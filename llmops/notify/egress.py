@@ -53,6 +53,9 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT
 
 
+MAX_ADDRESSES = 3  # answers tried in turn when connecting fails (dual-stack names)
+
+
 class EgressRefused(Exception):
     """The destination is not a public address; retrying cannot help."""
 
@@ -129,8 +132,12 @@ class Destination:
     scheme: str
     host: str  # the name from the URL (Host header, SNI, certificate)
     port: int
-    ip: IPAddress  # where the connection goes
+    ips: tuple[IPAddress, ...]  # where the connection may go: the checked answers, in order
     target: str  # path and query
+
+    @property
+    def ip(self) -> IPAddress:
+        return self.ips[0]
 
     @property
     def host_header(self) -> str:
@@ -167,7 +174,9 @@ def destination(url: str, *, allow_private: bool) -> Destination:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return Destination(scheme=scheme, host=host, port=port, ip=addresses[0], target=target)
+    return Destination(
+        scheme=scheme, host=host, port=port, ips=tuple(addresses[:MAX_ADDRESSES]), target=target
+    )
 
 
 @dataclass(frozen=True)
@@ -177,11 +186,28 @@ class Response:
 
 
 def post(url: str, *, body: bytes, headers: dict, timeout: float, allow_private: bool) -> Response:
-    """POST `body` to `url`, connected to the address `destination` checked; no redirects
-    are followed (a redirect is an answer like any other), no proxy is used."""
+    """POST `body` to `url`, connected to an address `destination` checked (the next
+    checked answer only when connecting to one fails); no redirects are followed (a
+    redirect is an answer like any other), no proxy is used."""
     dest = destination(url, allow_private=allow_private)
+    headers = {**headers, "Host": dest.host_header}
+    failure: Exception | None = None
+    for ip in dest.ips:
+        try:
+            return _post_to(dest, ip, body=body, headers=headers, timeout=timeout)
+        except (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.ConnectTimeoutError,
+        ) as exc:
+            failure = exc  # nothing was sent: the next checked address may answer
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise EgressFailed(f"connection failed: {exc}")
+    raise EgressFailed(f"connection failed: {failure}")
+
+
+def _post_to(dest: Destination, ip: IPAddress, *, body: bytes, headers: dict, timeout: float):
     options = {
-        "host": str(dest.ip),
+        "host": str(ip),
         "port": dest.port,
         "timeout": urllib3.Timeout(connect=timeout, read=timeout),
         "retries": False,
@@ -196,7 +222,6 @@ def post(url: str, *, body: bytes, headers: dict, timeout: float, allow_private:
         )
     else:
         pool = urllib3.HTTPConnectionPool(**options)
-    headers = {**headers, "Host": dest.host_header}
     try:
         response = pool.urlopen(
             "POST",
@@ -213,7 +238,5 @@ def post(url: str, *, body: bytes, headers: dict, timeout: float, allow_private:
         finally:
             response.release_conn()
         return Response(status=response.status, reason=response.reason or "")
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise EgressFailed(f"connection failed: {exc}")
     finally:
         pool.close()

@@ -185,6 +185,20 @@ def test_private_webhooks_allowed_setting_still_reaches_loopback(
     assert connects == [("127.0.0.1", port)]
 
 
+def test_the_next_checked_address_is_tried_when_connecting_fails(
+    acme, receiver, monkeypatch, connects
+):
+    """A dual-stack name whose first answer does not accept connections is delivered to
+    its next answer (every answer was checked); nothing else is looked up."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    dns = FakeDNS({"hooks.internal.test": [["127.0.0.2", "127.0.0.1"]]})
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    row = _row(acme, f"http://hooks.internal.test:{port}/hook")
+    assert services.notification_deliver(notification_id=row.pk).status == "delivered"
+    assert connects == [("127.0.0.2", port), ("127.0.0.1", port)]
+    assert dns.lookups == ["hooks.internal.test"] and len(receiver.received) == 1
+
+
 def test_https_keeps_the_name_for_sni_and_the_certificate(monkeypatch):
     """The pool connects to the checked IP but verifies the certificate for, and sends
     SNI with, the URL's name."""
