@@ -19,6 +19,7 @@ import sys
 
 FLUSH_FUNCTION = "incidents_timeline_flushing"
 TABLE = "incidents_timelineentry"
+MIGRATION = "0004_timeline_append_only_sqlite"
 
 TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS incidents_timeline_no_update BEFORE UPDATE ON {TABLE}
@@ -64,11 +65,14 @@ def on_connection_created(sender, connection, **kwargs) -> None:
 def ensure_triggers(using: str = "default", **kwargs) -> None:
     """post_migrate: the triggers exist on a SQLite database that has the timeline table."""
     from django.db import connections
+    from django.db.migrations.recorder import MigrationRecorder
 
     connection = connections[using]
     if connection.vendor != "sqlite":
         return
     if TABLE not in connection.introspection.table_names():
         return
+    if ("incidents", MIGRATION) not in MigrationRecorder(connection).applied_migrations():
+        return  # migrated back before the triggers: leave them off
     with connection.cursor() as cursor:
         install(cursor)

@@ -242,14 +242,32 @@ def test_severity_reason_on_the_page(acme, login, open_incident):
     assert "needs a postmortem" in body and "it was SEV2" in body
 
 
-def test_peak_severity_backfill():
+def test_peak_severity_backfill(acme, open_incident):
+    """The migration finds the peak in the timeline: opened as, changed from and to."""
     import importlib
+
+    from django.apps import apps
 
     migration = importlib.import_module(
         "incidents.migrations.0003_incident_peak_severity_eval_case_link"
     )
     assert migration.peak_of({"SEV3", "SEV1", "pending", None}) == "SEV1"
     assert migration.peak_of({"pending"}) == "pending"
+    m = acme.actor("maint1")
+    opened_high = open_incident(severity="SEV1", category="outage")
+    raised_then_lowered = open_incident(severity="SEV4", category="outage")
+    services.incident_update(actor=m, incident=raised_then_lowered, severity="SEV2")
+    services.incident_update(actor=m, incident=raised_then_lowered, severity="SEV3")
+    services.incident_update(actor=m, incident=opened_high, severity="SEV4")
+    untouched = open_incident()
+    Incident.objects.update(peak_severity="pending")
+    migration.backfill_peak(apps, None)
+    peaks = dict(Incident.objects.values_list("pk", "peak_severity"))
+    assert peaks == {
+        opened_high.pk: "SEV1",
+        raised_then_lowered.pk: "SEV2",
+        untouched.pk: "pending",
+    }
 
 
 # ---------------------------------------------------------------------------- times
