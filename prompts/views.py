@@ -236,10 +236,10 @@ class VersionView(PromptMixin, TemplateView):
         except ImportError:  # traces not installed: the page says so
             production = None
         previous = prompt.versions.filter(number__lt=version.number).order_by("-number").first()
-        is_author = self.actor.user_id in {u.pk for u in authors}
-        may_manage = can(self.actor, "prompt.manage", prompt)
-        may_propose = can(self.actor, "prompt.propose", prompt)
-        open_statuses = (PromptVersion.Status.DRAFT, PromptVersion.Status.IN_REVIEW)
+        allowed = services.version_allowed_actions(self.actor, version)
+        for approval in approvals:
+            approval.may_retract = services.retract_blocker(self.actor, approval, version) is None
+        may_eval = can(self.actor, "eval.write")
         return super().get_context_data(
             prompt=prompt,
             version=version,
@@ -255,18 +255,12 @@ class VersionView(PromptMixin, TemplateView):
             tools_pretty=json.dumps(version.tools, indent=2, sort_keys=True),
             production=production,
             previous=previous,
-            is_author=is_author,
-            may_submit=version.status == PromptVersion.Status.DRAFT and may_propose,
-            may_withdraw=version.status in open_statuses
-            and (may_manage or (is_author and may_propose)),
-            may_review=can(self.actor, "prompt.approve", prompt)
-            and version.status == PromptVersion.Status.IN_REVIEW,
-            may_eval=can(self.actor, "eval.write"),
-            may_propose=may_propose,
-            may_manage=may_manage,
-            runs=selectors.eval_runs_for_attach(org=self.org, version=version)
-            if can(self.actor, "eval.write")
-            else [],
+            is_author=self.actor.user_id in {u.pk for u in authors},
+            may_submit=allowed["submit"],
+            may_withdraw=allowed["withdraw"],
+            may_review=allowed["review"],
+            may_eval=may_eval,
+            runs=selectors.eval_runs_for_attach(org=self.org, version=version) if may_eval else [],
             **kwargs,
         )
 
@@ -402,9 +396,7 @@ class DeployView(PromptMixin, TemplateView):
     def _versions(self):
         return (
             self.get_prompt()
-            .versions.exclude(
-                status__in=[PromptVersion.Status.REJECTED, PromptVersion.Status.WITHDRAWN]
-            )
+            .versions.exclude(status__in=services.NEVER_DEPLOYED)
             .order_by("-number")
         )
 

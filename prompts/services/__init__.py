@@ -26,7 +26,7 @@ from .prompts import (
     prompt_owner_revoke,
     prompt_update,
 )
-from .reviews import approval_retract, version_review
+from .reviews import approval_retract, retract_blocker, version_review
 from .sync import MAX_SYNC_FILES, prompts_sync
 from .versions import (
     VERSION_OPS,
@@ -56,6 +56,7 @@ __all__ = [
     "prompt_owner_revoke",
     "prompt_update",
     "prompts_sync",
+    "retract_blocker",
     "run_judged_version",
     "version_allowed_actions",
     "version_attach_eval_run",

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from llmops.audit.services import audit_record
 from llmops.common.errors import (
+    GovernanceError,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -197,8 +198,27 @@ def version_review(
     return approval
 
 
-def _open_own_decision(actor: Actor, approval: Approval) -> Approval:
-    """The decision locked in this organization, open, and the actor's own."""
+def retract_blocker(
+    actor: Actor, approval: Approval, version: PromptVersion
+) -> GovernanceError | None:
+    """Why `actor` may not retract `approval` (a decision on `version`) now: the error the
+    service raises, or None when allowed. Only the decider, only an open decision, and an
+    approval only while its version is in review."""
+    if actor.user_id is None or approval.user_id != actor.user_id:
+        return NotPermitted("Only the person who decided may retract a decision.")
+    if approval.retracted_at is not None:
+        return InvalidTransition("This decision was already retracted.")
+    if approval.decision == Decision.APPROVE and version.status != Status.IN_REVIEW:
+        return InvalidTransition(
+            f"v{version.number} is {version.status}; an approval can be retracted only while "
+            "the version is in review."
+        )
+    return None
+
+
+def _open_retract(actor: Actor, approval: Approval) -> tuple[Approval, PromptVersion]:
+    """The decision and its version locked in this organization, and retracting it
+    allowed now (else its 403 or 409)."""
     approval = (
         Approval.objects.for_org(actor.org)
         .select_for_update()
@@ -208,24 +228,18 @@ def _open_own_decision(actor: Actor, approval: Approval) -> Approval:
     )
     if approval is None:
         raise NotFound("No such decision.")
-    if actor.user_id is None or approval.user_id != actor.user_id:
-        raise NotPermitted("Only the person who decided may retract a decision.")
-    if approval.retracted_at is not None:
-        raise InvalidTransition("This decision was already retracted.")
-    return approval
+    version = _lock_version(actor, approval.version)
+    error = retract_blocker(actor, approval, version)
+    if error is not None:
+        raise error
+    return approval, version
 
 
 @transaction.atomic
 def approval_retract(*, actor: Actor, approval: Approval) -> Approval:
     """The decider takes back a decision. A retracted reject returns the version to review
     (when no other reject stands); approvals of an approved version stay."""
-    approval = _open_own_decision(actor, approval)
-    version = _lock_version(actor, approval.version)
-    if approval.decision == Decision.APPROVE and version.status != Status.IN_REVIEW:
-        raise InvalidTransition(
-            f"v{version.number} is {version.status}; an approval can be retracted only while "
-            "the version is in review."
-        )
+    approval, version = _open_retract(actor, approval)
     approval.retracted_at = timezone.now()
     approval.save(update_fields=["retracted_at"])
     before = version.status

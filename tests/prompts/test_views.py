@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
+from llmops.common.errors import InvalidTransition, NotPermitted, PolicyViolation
 from prompts import services
 from prompts.models import Deployment, Label, PromptVersion
 
@@ -304,3 +306,75 @@ def test_list_htmx_request_gets_only_the_results_partial(acme, login, model):
     part = c.get(url("list", acme) + "?q=alp", HTTP_HX_REQUEST="true")
     assert part.status_code == 200
     assert b"<html" not in part.content and b"alpha" in part.content
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _service_allows(fn, **kwargs) -> bool:
+    """Whether the service lets this actor do it now (who and when: 403 / 409), tried in a
+    savepoint that is rolled back. A governance gate (PolicyViolation) is not who or when."""
+    try:
+        with transaction.atomic():
+            fn(**kwargs)
+            raise _Rollback
+    except (_Rollback, PolicyViolation):
+        return True
+    except (NotPermitted, InvalidTransition):
+        return False
+
+
+def _version_in(acme, prompt, state):
+    if state == "approved":
+        return approved_version(acme, prompt)
+    version = propose(acme, prompt, submit=state != "draft")
+    if state == "withdrawn":
+        services.version_withdraw(actor=acme.actor("maint1"), version=version)
+    return version
+
+
+@pytest.mark.parametrize("state", ["draft", "in_review", "approved", "withdrawn"])
+@pytest.mark.parametrize("who", ["maint1", "maint2", "admin", "reviewer1"])
+def test_version_page_offers_exactly_what_the_services_allow(acme, login, prompt, who, state):
+    version = _version_in(acme, prompt, state)
+    actor = acme.actor(who)
+    page = login(acme.users[who]).get(url("version", acme, name=prompt.name, number=version.number))
+    assert page.status_code == 200
+    shown = {
+        "submit": b">Submit for review</button>" in page.content,
+        "withdraw": b">Withdraw</button>" in page.content,
+        "review": b'data-testid="review-link"' in page.content,
+    }
+    allowed = {
+        "submit": _service_allows(services.version_submit, actor=actor, version=version),
+        "withdraw": _service_allows(services.version_withdraw, actor=actor, version=version),
+        "review": _service_allows(
+            services.version_review,
+            actor=actor,
+            version=version,
+            decision="request_changes",
+            comment="please",
+        ),
+    }
+    assert shown == allowed
+
+
+def test_retract_is_offered_whenever_the_service_allows_it(acme, login, prompt):
+    """A request for changes stays the decider's to take back after the author withdrew the
+    version; the page offers it because the service allows it (the template no longer
+    restates the rule)."""
+    version = propose(acme, prompt)
+    objection = services.version_review(
+        actor=acme.actor("maint2"), version=version, decision="request_changes", comment="why"
+    )
+    services.version_withdraw(actor=acme.actor("maint1"), version=version)
+    page_url = url("version", acme, name=prompt.name, number=version.number)
+    assert b'value="retract"' not in login(acme.users["maint1"]).get(page_url).content
+    c = login(acme.users["maint2"])
+    assert b'value="retract"' in c.get(page_url).content
+    r = c.post(page_url, {"op": "retract", "approval": objection.pk})
+    assert r.status_code == 302
+    objection.refresh_from_db()
+    assert objection.retracted_at is not None
+    assert b'value="retract"' not in c.get(page_url).content
