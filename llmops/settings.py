@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "llmops.common.context_processors.layout",
+                "llmops.tenancy.context_processors.organizations",
             ],
             "builtins": ["template_partials.templatetags.partials"],
             "libraries": {"llmops": "llmops.common.templatetags.llmops"},

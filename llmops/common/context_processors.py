@@ -1,4 +1,5 @@
-"""Context every page needs: the CSP nonce for htmx, the organization switcher and nav."""
+"""Context every page needs: the CSP nonce for htmx and the nav (the organization switcher
+comes from `llmops.tenancy.context_processors`)."""
 
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
@@ -10,11 +11,6 @@ def layout(request):
     nonce = getattr(request, "csp_nonce", None)
     ctx = {"csp_nonce": str(nonce) if nonce is not None else ""}
     org = getattr(request, "organization", None)
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        from llmops.tenancy.selectors import organizations_for_user
-
-        ctx["my_orgs"] = organizations_for_user(user=user)
     if org is not None and getattr(request, "resolver_match", None) is not None:
         nav = []
         for config in apps.get_app_configs():

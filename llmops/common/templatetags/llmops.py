@@ -1,4 +1,5 @@
-"""Template helpers: sanitised Markdown, permission checks through the one policy."""
+"""Template helpers: sanitised Markdown, dictionary look-ups. Permission checks (`can`) are
+in tenancy's library: `{% load tenancy_tags %}`."""
 
 from django import template
 from django.utils.safestring import SafeString
@@ -12,16 +13,6 @@ register = template.Library()
 def markdown_filter(text):
     # nh3 has sanitised the output against a strict allow-list; marking it safe is the point.
     return SafeString(render_markdown(text))
-
-
-@register.simple_tag(takes_context=True)
-def can(context, action, obj=None):
-    from llmops.tenancy.policy import can as policy_can
-
-    actor = context.get("actor")
-    if actor is None:
-        return False
-    return policy_can(actor, action, obj)
 
 
 @register.filter
