@@ -143,3 +143,29 @@ def test_session_requests_are_limited_per_person(acme, login):
         for _ in range(3)
     ]
     assert codes[-1] == 429
+
+
+def test_api_limits_command_sets_shows_and_audits(acme, api_key, api):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from llmops.audit.models import AuditEvent
+
+    out = StringIO()
+    call_command("api_limits", "acme", "--set", "ingest.key=1/min", stdout=out)
+    assert "ingest: key 1/60s (own), org 5/60s" in out.getvalue()
+    acme.org.refresh_from_db()
+    assert acme.org.api_limits == {"ingest": {"key": "1/min"}}
+    event = AuditEvent.objects.get(organization=acme.org, action="organization.api_limits_changed")
+    assert event.details["after"] == {"ingest": {"key": "1/min"}}
+    client = api(api_key(acme, ["ingest"]))
+    assert [ingest(client, n).status_code for n in range(2)] == [200, 429]
+    with pytest.raises(CommandError, match="not a rate"):
+        call_command("api_limits", "acme", "--set", "ingest.org=many", stdout=StringIO())
+    with pytest.raises(CommandError, match="BUCKET.LEVEL"):
+        call_command("api_limits", "acme", "--set", "reads.key=1/min", stdout=StringIO())
+    call_command("api_limits", "acme", "--reset", stdout=StringIO())
+    acme.org.refresh_from_db()
+    assert acme.org.api_limits == {}
