@@ -16,6 +16,7 @@ from llmops.common.errors import NotFound
 from llmops.tenancy import guardian
 from llmops.tenancy.actor import Actor
 from llmops.tenancy.models import Team
+from llmops.tenancy.policy import restrict
 
 from . import cache as resolve_cache
 from .models import (
@@ -28,7 +29,9 @@ from .models import (
 )
 
 Status = PromptVersion.Status
-RISKY_STATUSES = ("deprecated", "suspended", "retired", "rejected")
+ModelStatus = ModelVersion.Status
+# A model in one of these states must not serve a label any more.
+OUT_OF_SERVICE = (ModelStatus.SUSPENDED, ModelStatus.RETIRED, ModelStatus.REJECTED)
 RETIRING_DAYS = (7, 30)
 
 
@@ -60,20 +63,11 @@ def version_get(*, org, prompt: Prompt, number) -> PromptVersion:
     return version
 
 
-def _approvable_prompts(actor: Actor) -> QuerySet[Prompt]:
-    qs = Prompt.objects.for_org(actor.org)
-    if actor.role == "admin":
-        return qs
-    if actor.user is None or actor.role != "maintainer":
-        return qs.none()
-    return guardian.objects_with_grant(actor.user, "approve_prompt", qs)
-
-
 def versions_needing_review(*, actor: Actor) -> QuerySet[PromptVersion]:
     """Versions in review the actor may approve: not their own, not already decided by them."""
     if not actor.is_human:
         return PromptVersion.objects.none()
-    prompts = _approvable_prompts(actor)
+    prompts = restrict(actor, "prompt.approve", Prompt.objects.for_org(actor.org))
     return (
         PromptVersion.objects.for_org(actor.org)
         .filter(status=Status.IN_REVIEW, prompt__in=prompts.values("pk"))
@@ -147,7 +141,7 @@ def prompt_list(
 def model_risk(model: ModelVersion, *, today: date | None = None) -> dict | None:
     """Why a model behind a label needs attention, or None."""
     today = today or timezone.localdate()
-    if model.status in ("suspended", "retired", "rejected"):
+    if model.status in OUT_OF_SERVICE:
         return {"code": model.status, "message": f"model {model.model_id} is {model.status}."}
     if model.retirement_date is not None:
         days = (model.retirement_date - today).days
@@ -160,7 +154,7 @@ def model_risk(model: ModelVersion, *, today: date | None = None) -> dict | None
                     "message": f"model {model.model_id} retires in {days} day(s), on "
                     f"{model.retirement_date.isoformat()}.",
                 }
-    if model.status == "deprecated":
+    if model.status == ModelStatus.DEPRECATED:
         when = f" (retires {model.retirement_date.isoformat()})" if model.retirement_date else ""
         return {"code": "deprecated", "message": f"model {model.model_id} is deprecated{when}."}
     return None
@@ -199,7 +193,10 @@ def prompt_versions(*, prompt: Prompt) -> QuerySet[PromptVersion]:
         .annotate(
             approve_count=Count(
                 "approvals",
-                filter=Q(approvals__decision="approve", approvals__retracted_at__isnull=True),
+                filter=Q(
+                    approvals__decision=Approval.Decision.APPROVE,
+                    approvals__retracted_at__isnull=True,
+                ),
             )
         )
         .order_by("-number")

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from llmops.catalog.models import ModelVersion
 from llmops.catalog.selectors import model_list
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals.selectors import policy_list
@@ -22,7 +23,7 @@ from llmops.tenancy.selectors import team_list
 
 from . import selectors, services
 from .forms import DeployForm, OwnerForm, PromptForm, PromptSettingsForm, ProposeForm, ReviewForm
-from .models import PromptVersion
+from .models import Approval, PromptVersion
 
 LABEL_STATES = [
     ("", "Any label state"),
@@ -245,7 +246,9 @@ class VersionView(PromptMixin, TemplateView):
             version=version,
             authors=authors,
             approvals=approvals,
-            open_approvals=[a for a in approvals if a.is_open and a.decision == "approve"],
+            open_approvals=[
+                a for a in approvals if a.is_open and a.decision == Approval.Decision.APPROVE
+            ],
             eval_links=selectors.version_eval_links(version=version),
             labels=selectors.version_labels(version=version),
             messages_pretty=json.dumps(version.messages, indent=2, ensure_ascii=False)
@@ -333,7 +336,9 @@ class ProposeView(PromptMixin, TemplateView):
     action = "prompt.propose"
 
     def _models(self):
-        return model_list(org=self.org).exclude(status__in=["rejected", "retired"])
+        return model_list(org=self.org).exclude(
+            status__in=[ModelVersion.Status.REJECTED, ModelVersion.Status.RETIRED]
+        )
 
     def get_context_data(self, **kwargs):
         prompt = self.get_prompt()

@@ -8,6 +8,8 @@ object's state belong to the owning app's services."""
 
 from __future__ import annotations
 
+from llmops.common.errors import NotPermitted
+
 from .actor import Actor
 from .models import Role
 
@@ -170,3 +172,34 @@ def can_any(actor: Actor | None, action: str) -> bool:
         if actor.is_machine:
             return action not in HUMAN_ONLY_ACTIONS
     return role_allows(actor.role, action)
+
+
+def require(actor: Actor | None, action: str, obj=None) -> None:
+    """`can`, or `NotPermitted` naming the action: the services' permission check. An object
+    of another organization is refused too; a service that must answer "no such object"
+    there (not revealing it exists) checks the organization first and raises `NotFound`."""
+    if not can(actor, action, obj):
+        raise NotPermitted(f"You may not do '{action}' here.")
+
+
+def restrict(actor: Actor | None, action: str, queryset):
+    """The objects of `queryset` (a tenant-owned model's) the actor may do `action` on, as a
+    queryset (NetBox's `restrict`): the same answer as `can(actor, action, obj)` for each
+    object, so selectors narrow lists without knowing roles or grants. Narrowed to the
+    actor's organization here too; an object-grant action keeps the objects the person holds
+    the grant on (directly or through a team), a role-only action all or none."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if not can_any(actor, action):
+        return queryset.none()
+    queryset = queryset.filter(organization_id=actor.org.pk)
+    if actor.system or actor.is_machine:
+        return queryset
+    rule = MATRIX[action].get(actor.role or "", False)
+    if rule is True:
+        return queryset
+    if rule is False or actor.user is None:
+        return queryset.none()
+    from .guardian import objects_with_grant
+
+    return objects_with_grant(actor.user, rule, queryset)
