@@ -14,13 +14,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from llmops.audit.services import audit_record
-from llmops.common.errors import InvalidInput, NotFound, NotPermitted, PolicyViolation
+from llmops.common.errors import InvalidInput, NotFound, PolicyViolation
 
 from . import guardian, keys
 from .actor import Actor
 from .authentication import key_cache_forget, org_memo_forget
 from .models import ApiKey, Invitation, Membership, Organization, Role, Team
-from .policy import HUMAN_ONLY_SCOPES, SCOPES, can, scopes_beyond_role
+from .policy import HUMAN_ONLY_SCOPES, SCOPES, require, scopes_beyond_role
 from .selectors import organization_cache_clear
 
 User = get_user_model()
@@ -34,11 +34,6 @@ def _after_write(fn) -> None:
     have re-read from the database before the commit."""
     fn()
     transaction.on_commit(fn)
-
-
-def _require(actor: Actor, action: str, obj=None) -> None:
-    if not can(actor, action, obj):
-        raise NotPermitted(f"You may not do '{action}' here.")
 
 
 def _role(value: str) -> str:
@@ -85,7 +80,7 @@ def org_create(*, slug: str, name: str, admin, actor_label: str = "system") -> O
 def org_settings_update(
     *, actor: Actor, allow_floating_models: bool | None = None, retention_days: int | None = None
 ) -> Organization:
-    _require(actor, "org.manage")
+    require(actor, "org.manage")
     org = Organization.objects.select_for_update().get(pk=actor.org.pk)
     before = {
         "allow_floating_models": org.allow_floating_models,
@@ -132,7 +127,7 @@ def _lock_members(org) -> None:
 
 @transaction.atomic
 def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
-    _require(actor, "member.manage")
+    require(actor, "member.manage")
     _role(role)
     _lock_members(actor.org)
     membership = (
@@ -161,7 +156,7 @@ def member_change_role(*, actor: Actor, membership: Membership, role: str) -> Me
 
 @transaction.atomic
 def member_remove(*, actor: Actor, membership: Membership) -> None:
-    _require(actor, "member.manage")
+    require(actor, "member.manage")
     _lock_members(actor.org)
     membership = (
         Membership.objects.select_for_update()
@@ -198,7 +193,7 @@ def _token_hash(token: str) -> str:
 @transaction.atomic
 def invitation_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invitation, str]:
     """Returns the invitation and its token (shown once, as a link)."""
-    _require(actor, "member.manage")
+    require(actor, "member.manage")
     _role(role)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -220,7 +215,7 @@ def invitation_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invi
 
 @transaction.atomic
 def invitation_revoke(*, actor: Actor, invitation: Invitation) -> None:
-    _require(actor, "member.manage")
+    require(actor, "member.manage")
     invitation = Invitation.objects.select_for_update().get(
         pk=invitation.pk, organization=actor.org
     )
@@ -283,7 +278,7 @@ def invitation_signup(*, token: str, username: str, password: str, email: str = 
 
 @transaction.atomic
 def team_create(*, actor: Actor, name: str) -> Team:
-    _require(actor, "team.manage")
+    require(actor, "team.manage")
     name = (name or "").strip()
     if not name:
         raise InvalidInput("A team needs a name.", field="name")
@@ -297,7 +292,7 @@ def team_create(*, actor: Actor, name: str) -> Team:
 
 @transaction.atomic
 def team_add_member(*, actor: Actor, team: Team, username: str) -> None:
-    _require(actor, "team.manage", team)
+    require(actor, "team.manage", team)
     user = User.objects.filter(username=username, memberships__organization=actor.org).first()
     if user is None:
         raise InvalidInput(f"'{username}' is not a member of this organization.", field="username")
@@ -309,7 +304,7 @@ def team_add_member(*, actor: Actor, team: Team, username: str) -> None:
 
 @transaction.atomic
 def team_remove_member(*, actor: Actor, team: Team, user_id: int) -> None:
-    _require(actor, "team.manage", team)
+    require(actor, "team.manage", team)
     user = team.group.user_set.filter(pk=user_id).first()
     if user is None:
         raise NotFound("That user is not in this team.")
@@ -321,7 +316,7 @@ def team_remove_member(*, actor: Actor, team: Team, user_id: int) -> None:
 
 @transaction.atomic
 def team_delete(*, actor: Actor, team: Team) -> None:
-    _require(actor, "team.manage", team)
+    require(actor, "team.manage", team)
     label, pk = team.name, team.pk
     group = team.group
     team.delete()
@@ -348,7 +343,7 @@ def api_key_create(*, actor: Actor, name: str, scopes, user=None) -> tuple[ApiKe
         raise InvalidInput("A key needs a name.", field="name")
     scopes = _validate_scopes(scopes)
     if user is None:
-        _require(actor, "api_key.manage")
+        require(actor, "api_key.manage")
         human_only = [s for s in scopes if s in HUMAN_ONLY_SCOPES]
         if human_only:
             raise PolicyViolation(
@@ -357,7 +352,7 @@ def api_key_create(*, actor: Actor, name: str, scopes, user=None) -> tuple[ApiKe
             )
     else:
         if not (actor.user is not None and actor.user.pk == user.pk):
-            _require(actor, "api_key.manage")
+            require(actor, "api_key.manage")
         role = (
             Membership.objects.for_org(actor.org)
             .filter(user=user)
@@ -397,7 +392,7 @@ def api_key_create(*, actor: Actor, name: str, scopes, user=None) -> tuple[ApiKe
 def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
     key = ApiKey.objects.select_for_update().get(pk=key.pk, organization=actor.org)
     if not (key.user_id and actor.user is not None and key.user_id == actor.user.pk):
-        _require(actor, "api_key.manage")
+        require(actor, "api_key.manage")
     if key.revoked_at:
         return key
     key.revoked_at = timezone.now()
