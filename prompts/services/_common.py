@@ -14,7 +14,7 @@ from llmops.common.errors import InvalidInput, NotFound, NotPermitted
 from llmops.notify.services import notify_admins
 from llmops.tenancy import guardian
 from llmops.tenancy.actor import Actor
-from llmops.tenancy.policy import can, role_allows
+from llmops.tenancy.policy import can, require, role_allows
 from llmops.tenancy.selectors import admins_of
 
 from ..models import Prompt, PromptVersion
@@ -24,18 +24,18 @@ Status = PromptVersion.Status
 OWNER_PERMS = ("approve_prompt", "deploy_prompt")
 
 
-def _not_permitted(action: str) -> NotPermitted:
-    return NotPermitted(f"You may not do '{action}' on this prompt.")
-
-
-def _require(actor: Actor, action: str, obj=None) -> None:
-    if not can(actor, action, obj):
-        raise _not_permitted(action)
+def _refusal(actor: Actor, action: str, obj=None) -> NotPermitted | None:
+    """`policy.require`'s refusal as a value (for the *_blocker rules), or None."""
+    try:
+        require(actor, action, obj)
+    except NotPermitted as exc:
+        return exc
+    return None
 
 
 def _open_prompt(actor: Actor, prompt: Prompt, action: str) -> Prompt:
     """The opening of a write to a prompt: `action` allowed on it, its row locked."""
-    _require(actor, action, prompt)
+    require(actor, action, prompt)
     return Prompt.objects.for_org(actor.org).select_for_update().get(pk=prompt.pk)
 
 

@@ -11,6 +11,7 @@ from llmops.catalog.selectors import check_model_version
 from llmops.common.errors import InvalidInput, NotFound, PolicyViolation
 from llmops.notify.services import notify
 from llmops.tenancy.actor import Actor
+from llmops.tenancy.policy import require
 
 from .. import cache as resolve_cache
 from ..content import NAME_RE
@@ -25,7 +26,6 @@ from ._common import (
     _link_prompt,
     _lock_version,
     _open_prompt,
-    _require,
 )
 
 LABEL_NAME_MAX = 60
@@ -191,7 +191,7 @@ def label_set_protected(*, actor: Actor, label: Label, protected: bool) -> Label
         .select_related("prompt")
         .get(pk=label.pk)
     )
-    _require(actor, "prompt.manage", label.prompt)
+    require(actor, "prompt.manage", label.prompt)
     if label.always_protected and not protected:
         raise PolicyViolation(f"'{label.name}' is always protected.", code="protected_label")
     if label.protected == bool(protected):

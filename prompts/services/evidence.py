@@ -13,9 +13,10 @@ from llmops.common.errors import InvalidInput
 from llmops.evals.models import EvalPolicy, EvalRun
 from llmops.evals.services import policy_default, policy_evaluate, promptfoo_parse, run_create
 from llmops.tenancy.actor import Actor
+from llmops.tenancy.policy import require
 
 from ..models import Prompt, PromptVersion, PromptVersionEvalRun
-from ._common import _lock_version, _require
+from ._common import _lock_version
 
 RUN_FIELDS = {"tool", "metrics", "results", "dataset", "model", "commit", "ci_url"}
 
@@ -56,7 +57,7 @@ def _check_run_subject(run: EvalRun, version: PromptVersion) -> None:
 
 def _open_for_evidence(actor: Actor, version: PromptVersion) -> PromptVersion:
     """The opening of both evidence writes: eval.write, the version locked in this org."""
-    _require(actor, "eval.write")
+    require(actor, "eval.write")
     return _lock_version(actor, version)
 
 

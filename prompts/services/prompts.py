@@ -13,10 +13,11 @@ from llmops.evals.models import EvalPolicy
 from llmops.tenancy import guardian
 from llmops.tenancy.actor import Actor
 from llmops.tenancy.models import Team
+from llmops.tenancy.policy import require
 
 from ..content import validate_name
 from ..models import Prompt
-from ._common import OWNER_PERMS, User, _open_prompt, _require
+from ._common import OWNER_PERMS, User, _open_prompt
 
 
 def _tags(tags: Any) -> list[str]:
@@ -69,7 +70,7 @@ def prompt_create(
 ) -> Prompt:
     """Create a prompt; its creator (a key's creator for a machine key) becomes its first
     owner, holding both grants."""
-    _require(actor, "prompt.create")
+    require(actor, "prompt.create")
     name = validate_name(name)
     if not isinstance(description, str) or len(description) > 5000:
         raise InvalidInput(
@@ -175,7 +176,7 @@ def _owners_change(
     *, actor: Actor, prompt: Prompt, username: str, team_id: Any, perms: Any, grant: bool
 ) -> None:
     """Grant (or revoke) owner grants of a prompt to (from) a member or a team."""
-    _require(actor, "prompt.manage", prompt)
+    require(actor, "prompt.manage", prompt)
     target, label = _owner_target(actor, username=username, team_id=team_id)
     perms = _perms(perms)
     change = guardian.grant if grant else guardian.revoke

@@ -10,10 +10,10 @@ from django.db import transaction
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.actor import Actor
+from llmops.tenancy.policy import require
 
 from ..content import parse_prompt_file, validate_name
 from ..models import Prompt, PromptVersion
-from ._common import _require
 from .prompts import prompt_create
 from .versions import latest_number, version_create
 
@@ -96,7 +96,7 @@ def prompts_sync(*, actor: Actor, files: Any, commit: str = "", author: str = ""
     file whose content differs from every version of its prompt; a file identical to an
     existing version proposes nothing and its result names that version (`matches`).
     Idempotent. All or nothing: an invalid file is a 400 naming its path."""
-    _require(actor, "prompt.propose")
+    require(actor, "prompt.propose")
     if not isinstance(files, list) or not files:
         raise InvalidInput('files must be a non-empty list of {"path", "content"}.', field="files")
     if len(files) > MAX_SYNC_FILES:

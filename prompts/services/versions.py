@@ -25,8 +25,8 @@ from ._common import (
     _grant_holders,
     _link_version,
     _lock_version,
-    _not_permitted,
     _open_prompt,
+    _refusal,
     _set_status,
 )
 
@@ -45,8 +45,8 @@ def version_blocker(actor: Actor, version: PromptVersion, op: str) -> Governance
     service raises (403 for who, 409 for the version's state), or None when allowed."""
     prompt = version.prompt
     if op == "submit":
-        if not can(actor, "prompt.propose", prompt):
-            return _not_permitted("prompt.propose")
+        if refused := _refusal(actor, "prompt.propose", prompt):
+            return refused
         if version.status != Status.DRAFT:
             return InvalidTransition(
                 f"Only a draft can be submitted; this version is {version.status}."
@@ -63,8 +63,8 @@ def version_blocker(actor: Actor, version: PromptVersion, op: str) -> Governance
                 f"{version.status}."
             )
     elif op == "review":
-        if not can(actor, "prompt.approve", prompt):
-            return _not_permitted("prompt.approve")
+        if refused := _refusal(actor, "prompt.approve", prompt):
+            return refused
         if not actor.is_human:
             return NotPermitted("Only a person may review a prompt version.")
         if version.status != Status.IN_REVIEW:
