@@ -10,7 +10,7 @@ the Referer of the page after it) or a `?token=`-style parameter is written as
 
 from gunicorn.glogging import Logger
 
-from llmops.tenancy.redact import redact
+from llmops.common.redact import redact
 
 
 class RedactingLogger(Logger):

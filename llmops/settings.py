@@ -363,11 +363,21 @@ LOGGING = {
         "json": {"()": "llmops.common.logging.JsonFormatter"},
         "plain": {"format": "%(levelname)s %(name)s %(message)s"},
     },
+    # Every line goes out through one handler that blanks URL-borne secrets (invitation
+    # tokens in Django's "Not Found: <path>", the request log, tracebacks).
+    "filters": {"redact": {"()": "llmops.common.logging.RedactFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_JSON else "plain",
+            "filters": ["redact"],
+        }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (an unfiltered console when DEBUG, mail_admins) replaced by
+        # the root's: django.request's errors are logged once, redacted.
+        "django": {"handlers": [], "level": "INFO"},
         "django.server": {"level": "WARNING"},
         "llmops.request": {"level": "INFO"},
     },

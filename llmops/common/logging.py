@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
+
+from .redact import redact
 
 request_log = logging.getLogger("llmops.request")
 
@@ -20,17 +21,30 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         payload.update(getattr(record, "fields", {}) or {})
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+        if record.exc_text or record.exc_info:
+            payload["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
 
 
-# Paths that carry a secret (an invitation token is a one-time credential): logged redacted.
-_SECRET_PATHS = re.compile(r"^(/invitations/)[^/]+")
+class RedactFilter(logging.Filter):
+    """Blanks URL-borne secrets (an invitation token is a one-time credential) out of a log
+    record's message and traceback before any formatter sees them: Django's "Not Found:
+    /invitations/<token>/" and "Internal Server Error: ..." lines, the dev server's request
+    lines, anything else that logs a path. On the console handler (settings.LOGGING)."""
 
-
-def _loggable_path(path: str) -> str:
-    return _SECRET_PATHS.sub(r"\1[redacted]", path)
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {name: redact(value) for name, value in fields.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 class RequestLogMiddleware:
@@ -55,7 +69,7 @@ class RequestLogMiddleware:
                     if getattr(user, "is_authenticated", False)
                     else None,
                     "method": request.method,
-                    "path": _loggable_path(request.path),
+                    "path": redact(request.path),
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 }

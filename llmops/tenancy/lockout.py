@@ -18,7 +18,7 @@ from axes.helpers import get_lockout_parameters
 from django.conf import settings
 from django.db.models import Sum
 
-from .redact import redact
+from llmops.common.redact import redact
 
 
 def _redact_request(request) -> None:

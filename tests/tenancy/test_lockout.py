@@ -8,7 +8,7 @@ import re
 from axes.models import AccessAttempt, AccessLog
 from django.test import Client
 
-from llmops.tenancy.redact import redact
+from llmops.common.redact import redact
 
 LOGIN = "/accounts/login/"
 

@@ -1,7 +1,9 @@
 """Secrets that travel in URLs (invitation links, `?token=`-style parameters), blanked out
 before a URL is written to a log or a database row: gunicorn's access log
-(`gunicorn.conf.py`) and django-axes' records of log-ins. Plain Python, no Django import:
-gunicorn loads it before Django is set up."""
+(`gunicorn.conf.py`), django-axes' records of log-ins (`llmops.tenancy.lockout`), the
+request log and every other log line of the app, Django's "Not Found: <path>" included
+(`llmops.common.logging`). Plain Python, no Django import: gunicorn loads it before Django
+is set up."""
 
 from __future__ import annotations
 
