@@ -7,16 +7,26 @@ PORT ?= 8000
 # Only the targets that serve or seed get it; tests and benchmarks keep their own settings.
 DEV_ENV := DEBUG=1
 
-.PHONY: run install migrate demo test test-fast browser lint check bench screenshots clean
+.PHONY: run install lock migrate demo test test-fast browser lint check bench screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# The stamp records a finished install; it is redone when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# Installs are reproducible: every dependency comes pinned and hash-checked from
+# requirements.lock (made from pyproject.toml by `make lock`); the project itself is then
+# installed without dependencies. The stamp records a finished install; it is redone when
+# pyproject.toml or the lock changes.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+# Re-pin after changing dependencies in pyproject.toml (needs the package index).
+lock: | $(BIN)/python
+	$(BIN)/pip install -q 'uv>=0.13,<0.14'
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--no-header -o requirements.lock
 
 install: $(VENV)/.installed
 
