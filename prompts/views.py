@@ -308,7 +308,7 @@ class ReviewView(PromptMixin, TemplateView):
             eval_links=selectors.version_eval_links(version=version),
             approvals=selectors.version_approvals(version=version),
             form=kwargs.pop("form", None) or ReviewForm(),
-            may_break_glass=can(self.actor, "break_glass"),
+            may_break_glass=services.may_break_glass(self.actor, "prompt.approve", version.prompt),
             **kwargs,
         )
 
@@ -426,7 +426,7 @@ class DeployView(PromptMixin, TemplateView):
             prompt=prompt,
             form=form,
             labels=selectors.prompt_labels(prompt=prompt),
-            may_break_glass=can(self.actor, "break_glass"),
+            may_break_glass=services.may_break_glass(self.actor, "prompt.deploy", prompt),
             **kwargs,
         )
 

@@ -11,6 +11,7 @@
 One transaction per use case: permission via `can`, rules, rows, notifications, audit last.
 Import from this package (`from prompts import services`); the modules are its layout."""
 
+from ._common import may_break_glass
 from .deploys import (
     LABEL_NAME_MAX,
     NEVER_DEPLOYED,
@@ -51,6 +52,7 @@ __all__ = [
     "label_set_protected",
     "labels_warn_model_risks",
     "latest_number",
+    "may_break_glass",
     "prompt_create",
     "prompt_owner_grant",
     "prompt_owner_revoke",

@@ -92,7 +92,7 @@ def _grant_holders(prompt: Prompt, perms, *, exclude=frozenset()) -> list[int]:
 # -- break-glass ----------------------------------------------------------------------------
 
 
-def _may_break_glass(actor: Actor, through: str, obj) -> bool:
+def may_break_glass(actor: Actor, through: str, obj) -> bool:
     """An admin in person, or an admin's personal key that may do the action at hand
     (`prompt.approve` for a review, `prompt.deploy` for a label move): no scope carries
     break_glass, so through the API it comes from the key holder's role. Never a machine
@@ -118,7 +118,7 @@ def _break_glass(actor: Actor, reason: Any, *, through: str, obj) -> str:
     reason = reason.strip()
     if not reason:
         return ""
-    if not _may_break_glass(actor, through, obj):
+    if not may_break_glass(actor, through, obj):
         raise NotPermitted(
             "Only an admin may use break-glass: in person or with their own personal key, "
             "never a machine key."
