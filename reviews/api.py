@@ -3,10 +3,6 @@ stats, export. Thin: parse, call a service or selector, serialize."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -16,8 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llmops.common.api import PAGE_PARAMETERS, CreatedCursorPagination, paginated
-from llmops.common.errors import InvalidInput, NotFound
-from llmops.common.text import csv_safe
 from llmops.tenancy.permissions import request_actor
 
 from . import selectors, services
@@ -236,76 +230,10 @@ class QueueExportApi(APIView):
 
 
 def export_response(actor, queue, fmt: str):
-    from llmops.tenancy.policy import can
-
-    if not can(actor, "queue.manage", queue):
-        raise NotFound("No such queue.") if not can(actor, "queue.view", queue) else _forbidden()
-    if fmt not in ("jsonl", "csv"):
-        raise InvalidInput("format is jsonl or csv.", field="format")
-    rows = selectors.export_items(queue=queue)
-    name = f"queue-{queue.pk}-reviews.{fmt}"
-    if fmt == "jsonl":
-        body = (json.dumps(row, default=str) + "\n" for row in rows)
-        content_type = "application/x-ndjson"
-    else:
-        body = _csv_lines(queue, rows)
-        content_type = "text/csv"
-    response = StreamingHttpResponse(body, content_type=content_type)
+    name, content_type, lines = services.queue_export(actor=actor, queue=queue, fmt=fmt)
+    response = StreamingHttpResponse(lines, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
-
-def _forbidden():
-    from llmops.common.errors import NotPermitted
-
-    return NotPermitted("You may not do 'queue.manage' here.")
-
-
-def _csv_lines(queue, rows):
-    keys = [q["key"] for q in queue.rubric.get("questions", [])]
-    header = [
-        "item",
-        "external_id",
-        "reviewer",
-        *keys,
-        "corrected_output",
-        "comment",
-        "time_spent_ms",
-        "created_at",
-        "final",
-    ]
-
-    def line(values):
-        buf = io.StringIO()
-        csv.writer(buf).writerow([csv_safe(v) for v in values])
-        return buf.getvalue()
-
-    yield line(header)
-    for row in rows:
-        final = json.dumps(row["final_answers"]) if row["final_answers"] else ""
-        for r in row["reviews"] or [{}]:
-            answers = r.get("answers", {})
-            yield line(
-                [
-                    row["item"],
-                    row["generation"]["external_id"],
-                    r.get("reviewer", ""),
-                    *[_cell(answers.get(k)) for k in keys],
-                    r.get("corrected_output", ""),
-                    r.get("comment", ""),
-                    r.get("time_spent_ms", ""),
-                    r.get("created_at", ""),
-                    final,
-                ]
-            )
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return value
 
 
 def item_url(org_slug: str, item) -> str:

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from llmops.common.errors import NotFound, NotPermitted, PolicyViolation
 from llmops.traces.models import Generation
-from reviews import selectors, services
+from reviews import backends, selectors, services
 from reviews.models import Assignment, QueueItem, Review
 
 from .conftest import GOOD, fill, make_generations, make_queue
@@ -234,14 +234,14 @@ def test_a_claim_that_loses_the_race_returns_the_winning_lease(acme, monkeypatch
     first, second = fill(queue, make_generations(acme, 2))
     actor = acme.actor("reviewer1")
     winner = services.item_claim(actor=actor, queue=queue)
-    real_held = services._held
+    real_held = backends.PortableBackend.held  # the PostgreSQL backend inherits it
     calls = []
 
-    def held_missed_once(queue, user):
+    def held_missed_once(self, queue, user):
         calls.append(1)
-        return None if len(calls) == 1 else real_held(queue, user)
+        return None if len(calls) == 1 else real_held(self, queue, user)
 
-    monkeypatch.setattr(services, "_held", held_missed_once)
+    monkeypatch.setattr(backends.PortableBackend, "held", held_missed_once)
     again = services.item_claim(actor=actor, queue=queue)
     assert again.pk == winner.pk and again.item_id == winner.item_id
     assert len(calls) == 2
