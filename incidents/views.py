@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.tenancy import selectors as tenancy_selectors
-from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.policy import can
 
 from . import charts, selectors, services
@@ -157,7 +157,7 @@ class IncidentFromReviewView(OrgMixin, TemplateView):
         return redirect("incidents:detail", org_slug=self.org.slug, number=incident.number)
 
 
-class IncidentDetailView(OrgMixin, TemplateView):
+class IncidentDetailView(OpDispatchMixin, OrgMixin, TemplateView):
     template_name = "incidents/detail.html"
     action = "incident.view"
 
@@ -228,19 +228,33 @@ class IncidentDetailView(OrgMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         return self.render_to_response(self.get_context_data())
 
-    def post(self, request, *args, **kwargs):
-        incident = self.incident()
-        p = request.POST
-        ops = p.getlist("op")
-        op = "preview" if "preview" in ops else (ops[0] if ops else "")
-        handler = getattr(self, f"op_{op}", None)
-        if handler is None:
-            messages.error(request, "Unknown action.")
-        else:
-            response = handler(incident, p)
-            if response is not None:
-                return response
+    def op_target(self):
+        return self.incident()
+
+    def op_name(self, request) -> str:
+        ops = request.POST.getlist("op")
+        return "preview" if "preview" in ops else (ops[0] if ops else "")
+
+    def op_done(self, incident):
         return redirect("incidents:detail", org_slug=self.org.slug, number=incident.number)
+
+    ops = {
+        "transition": "op_transition",
+        "update": "op_update",
+        "command": "op_command",
+        "note": "op_note",
+        "step": "op_step",
+        "evidence": "op_evidence",
+        "eval_case": "op_eval_case",
+        "link_eval_case": "op_link_eval_case",
+        "postmortem": "op_postmortem",
+        "preview": "op_preview",
+        "action_item": "op_action_item",
+        "action_item_update": "op_action_item_update",
+        "serious": "op_serious",
+        "rollback": "op_rollback",
+        "suspend": "op_suspend",
+    }
 
     # --- operations (each one service call) ---------------------------------------------
 
@@ -497,7 +511,7 @@ class RunbookListView(OrgMixin, TemplateView):
         )
 
 
-class RunbookDetailView(OrgMixin, TemplateView):
+class RunbookDetailView(OpDispatchMixin, OrgMixin, TemplateView):
     template_name = "incidents/runbook_detail.html"
     action = "runbook.view"
 
@@ -519,33 +533,43 @@ class RunbookDetailView(OrgMixin, TemplateView):
             **kwargs,
         )
 
-    def post(self, request, *args, **kwargs):
-        runbook = self.runbook()
-        op = request.POST.get("op", "")
-        if op == "reviewed":
-            services.runbook_mark_reviewed(actor=self.actor, runbook=runbook)
-            messages.success(request, "Marked reviewed.")
-        elif op in ("archive", "unarchive"):
-            services.runbook_set_archived(
-                actor=self.actor, runbook=runbook, archived=op == "archive"
-            )
-            messages.success(request, "Archived." if op == "archive" else "Restored.")
-        else:
-            self.require("runbook.manage", runbook)
-            form = RunbookForm(request.POST)
-            if not form.is_valid():
-                return self.render_to_response(self.get_context_data(form=form))
-            try:
-                version = services.runbook_version_create(
-                    actor=self.actor, runbook=runbook, **form.cleaned_data
-                )
-            except InvalidInput as exc:
-                _form_error(form, exc)
-                return self.render_to_response(self.get_context_data(form=form))
-            messages.success(request, f"Saved as version {version.number}.")
+    ops = {
+        "reviewed": "op_reviewed",
+        "archive": "op_archive",
+        "unarchive": "op_archive",
+        "version": "op_version",
+    }
+
+    def op_target(self):
+        return self.runbook()
+
+    def op_done(self, runbook):
         return redirect(
             reverse(
                 "incidents:runbook_detail",
                 kwargs={"org_slug": self.org.slug, "runbook_id": runbook.pk},
             )
         )
+
+    def op_reviewed(self, runbook, p):
+        services.runbook_mark_reviewed(actor=self.actor, runbook=runbook)
+        messages.success(self.request, "Marked reviewed.")
+
+    def op_archive(self, runbook, p):
+        archived = p.get("op") == "archive"
+        services.runbook_set_archived(actor=self.actor, runbook=runbook, archived=archived)
+        messages.success(self.request, "Archived." if archived else "Restored.")
+
+    def op_version(self, runbook, p):
+        self.require("runbook.manage", runbook)
+        form = RunbookForm(p)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        try:
+            version = services.runbook_version_create(
+                actor=self.actor, runbook=runbook, **form.cleaned_data
+            )
+        except InvalidInput as exc:
+            _form_error(form, exc)
+            return self.render_to_response(self.get_context_data(form=form))
+        messages.success(self.request, f"Saved as version {version.number}.")

@@ -8,6 +8,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from llmops.common.errors import GovernanceError, NotFound, NotPermitted
@@ -78,3 +79,36 @@ class OrgMixin(LoginRequiredMixin):
         ctx.setdefault("actor", self.actor)
         ctx.setdefault("membership", self.membership)
         return ctx
+
+
+class OpDispatchMixin:
+    """For an `OrgMixin` page whose forms POST an `op`: `ops` maps each op name to the name of
+    a method `(target, post) -> response | None`, called with `op_target()` (looked up
+    first, so another organization's object is a 404 before the op is read). A method that
+    returns nothing ends in `op_done(target)` (a redirect back); an unknown op is a 400 page
+    naming it and the ops this page takes."""
+
+    ops: dict[str, str] = {}
+
+    def op_target(self):
+        return None
+
+    def op_name(self, request) -> str:
+        return request.POST.get("op", "")
+
+    def op_done(self, target):
+        return HttpResponseRedirect(self.request.path)
+
+    def post(self, request, *args, **kwargs):
+        target = self.op_target()
+        name = self.op_name(request)
+        method = self.ops.get(name)
+        if method is None:
+            return TemplateResponse(
+                request,
+                "common/unknown_op.html",
+                {"op": name, "ops": sorted(self.ops), "back": request.path},
+                status=400,
+            )
+        response = getattr(self, method)(target, request.POST)
+        return response if response is not None else self.op_done(target)

@@ -252,3 +252,23 @@ def test_owners_and_commanders_must_be_members_of_this_organization(
     assert incident.commander == acme.users["maint2"]
     owners = dict(incident.action_items.values_list("title", "owner__username"))
     assert owners == {"Fix it": "acme-maint2", "Later": None}
+
+
+def test_unknown_op_is_a_clear_400_page_and_changes_nothing(acme, login, open_incident, runbook):
+    incident = open_incident()
+    version = runbook()
+    client = login(acme.users["maint1"])
+    pages = [
+        url("detail", number=incident.number),
+        url("runbook_detail", runbook_id=version.runbook_id),
+    ]
+    for page in pages:
+        for data in ({"op": "launch_rockets", "title": "x"}, {"title": "x"}):
+            response = client.post(page, data)
+            assert response.status_code == 400
+            body = response.content.decode()
+            assert 'data-testid="unknown-op"' in body
+            assert (data.get("op") or "named no action") in body
+    assert RunbookVersion.objects.count() == 1
+    incident.refresh_from_db()
+    assert incident.status == "triage" and incident.title != "x"
