@@ -1,10 +1,14 @@
-"""Request guards shared by every API module: the body-size limit, and JSON error bodies
-for the errors Django answers itself (an unknown API URL, a crash)."""
+"""Request guards: the API's body-size limit, JSON error bodies for the errors Django
+answers itself (an unknown API URL, a crash), and refused text in paths, query strings and
+form posts."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.shortcuts import render
+
+from .hygiene import printable, text_problem
 
 
 class ApiBodyLimitMiddleware:
@@ -67,3 +71,64 @@ def _json_error(response):
         if header in response:
             replacement[header] = response[header]
     return replacement
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _query_problem(params, kind: str) -> tuple[str, str] | None:
+    for key, values in params.lists():
+        problem = text_problem(key)
+        if problem:
+            return f"{kind} parameter name '{printable(key)}'", problem
+        for value in values:
+            problem = text_problem(value)
+            if problem:
+                return printable(key), problem
+    return None
+
+
+class TextHygieneMiddleware:
+    """Refuses a NUL character or an unpaired surrogate in the path, a query parameter or an
+    HTML form field with a 400 naming it (`llmops.common.hygiene` says why): the API answers
+    in its error format, a page with a styled error page. JSON bodies are checked by the
+    API's parser, per field."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        found = self.problem(request)
+        if found is None:
+            return self.get_response(request)
+        field, problem = found
+        message = f"{field} {problem}."
+        if request.path_info.startswith("/api/"):
+            return JsonResponse(
+                {"error": {"code": "invalid", "message": message, "details": {"field": field}}},
+                status=400,
+            )
+        return render(
+            request, "common/bad_request.html", {"message": message, "field": field}, status=400
+        )
+
+    @staticmethod
+    def problem(request) -> tuple[str, str] | None:
+        problem = text_problem(request.path_info)
+        if problem:
+            return "path", problem
+        found = _query_problem(request.GET, "query")
+        if found:
+            return found
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if (
+            request.method == "POST"
+            and not request.path_info.startswith("/api/")
+            and content_type.startswith(_FORM_TYPES)
+        ):
+            try:
+                post = request.POST
+            except Exception:  # noqa: BLE001 - an unreadable body is the view's (Django's) 400
+                return None
+            return _query_problem(post, "form")
+        return None
