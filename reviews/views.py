@@ -18,7 +18,7 @@ from django.views.generic import TemplateView, View
 from llmops.common.errors import GovernanceError, InvalidInput
 from llmops.evals.selectors import dataset_list
 from llmops.tenancy import guardian
-from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.policy import can
 from llmops.tenancy.selectors import member_list, team_list
 
@@ -186,8 +186,24 @@ class QueueListView(OrgMixin, TemplateView):
         return redirect("reviews:settings", org_slug=self.org.slug, queue_id=queue.pk)
 
 
-class QueueSettingsView(QueueMixin, TemplateView):
+class QueueSettingsView(OpDispatchMixin, QueueMixin, TemplateView):
     template_name = "reviews/settings.html"
+    ops = {
+        name: f"op_{name}"
+        for name in (
+            "update",
+            "rubric",
+            "question_add",
+            "question_remove",
+            "question_up",
+            "rule_add",
+            "rule_preview",
+            "rule_delete",
+            "grant",
+            "revoke",
+            "backfill",
+        )
+    }
 
     def get(self, request, *args, **kwargs):
         queue = self.get_queue()
@@ -250,58 +266,56 @@ class QueueSettingsView(QueueMixin, TemplateView):
             **kwargs,
         )
 
-    def post(self, request, *args, **kwargs):
+    def op_target(self):
         queue = self.get_queue()
         self.require("queue.manage", queue)
-        op = request.POST.get("op", "")
-        handler = getattr(self, f"op_{op}", None)
-        if handler is None:
-            raise Http404("Unknown operation.")
-        try:
-            response = handler(request, queue)
-        except InvalidInput as exc:
-            messages.error(request, exc.message)
-            response = None
-        if response is not None:
-            return response
+        return queue
+
+    def op_done(self, queue):
         return redirect("reviews:settings", org_slug=self.org.slug, queue_id=queue.pk)
 
-    def op_update(self, request, queue):
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except InvalidInput as exc:
+            messages.error(request, exc.message)
+            return self.op_done(self.get_queue())
+
+    def op_update(self, queue, post):
         datasets = list(dataset_list(org=self.org))
-        form = QueueForm(request.POST, datasets=datasets)
+        form = QueueForm(post, datasets=datasets)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(queue_form=form))
         services.queue_update(actor=self.actor, queue=queue, **form.cleaned_data)
-        messages.success(request, "Queue settings saved.")
+        messages.success(self.request, "Queue settings saved.")
 
-    def op_rubric(self, request, queue):
-        form = RubricForm(request.POST)
+    def op_rubric(self, queue, post):
+        form = RubricForm(post)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(rubric_form=form))
         services.queue_update(actor=self.actor, queue=queue, rubric=form.cleaned_data["rubric"])
-        messages.success(request, "Rubric saved.")
+        messages.success(self.request, "Rubric saved.")
 
     def _save_questions(self, queue, questions, message):
         services.queue_update(actor=self.actor, queue=queue, rubric={"questions": questions})
         messages.success(self.request, message)
 
-    def op_question_add(self, request, queue):
-        data = request.POST
+    def op_question_add(self, queue, post):
         q = {
-            "key": data.get("key", "").strip(),
-            "label": data.get("label", "").strip(),
-            "type": data.get("type", ""),
-            "required": data.get("required") == "on",
+            "key": post.get("key", "").strip(),
+            "label": post.get("label", "").strip(),
+            "type": post.get("type", ""),
+            "required": post.get("required") == "on",
         }
         if q["type"] in ("choice", "multi_choice"):
-            q["options"] = [o.strip() for o in data.get("options", "").splitlines() if o.strip()]
+            q["options"] = [o.strip() for o in post.get("options", "").splitlines() if o.strip()]
         if q["type"] == "scale":
             try:
-                q["min"], q["max"] = int(data.get("min") or 1), int(data.get("max") or 5)
+                q["min"], q["max"] = int(post.get("min") or 1), int(post.get("max") or 5)
             except ValueError:
                 raise InvalidInput("Scale min and max are whole numbers.", field="min")
             labels = {}
-            for line in data.get("labels", "").splitlines():
+            for line in post.get("labels", "").splitlines():
                 if "=" in line:
                     k, v = line.split("=", 1)
                     labels[k.strip()] = v.strip()
@@ -309,21 +323,21 @@ class QueueSettingsView(QueueMixin, TemplateView):
         questions = list(queue.rubric.get("questions", [])) + [q]
         self._save_questions(queue, questions, f"Question '{q['key']}' added.")
 
-    def op_question_remove(self, request, queue):
-        key = request.POST.get("key")
+    def op_question_remove(self, queue, post):
+        key = post.get("key")
         questions = [q for q in queue.rubric.get("questions", []) if q["key"] != key]
         self._save_questions(queue, questions, f"Question '{key}' removed.")
 
-    def op_question_up(self, request, queue):
-        key = request.POST.get("key")
+    def op_question_up(self, queue, post):
+        key = post.get("key")
         questions = list(queue.rubric.get("questions", []))
         index = next((i for i, q in enumerate(questions) if q["key"] == key), None)
         if index:
             questions[index - 1], questions[index] = questions[index], questions[index - 1]
             self._save_questions(queue, questions, f"Question '{key}' moved up.")
 
-    def op_rule_add(self, request, queue):
-        form = RuleForm(request.POST)
+    def op_rule_add(self, queue, post):
+        form = RuleForm(post)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(rule_form=form))
         services.rule_create(
@@ -334,10 +348,10 @@ class QueueSettingsView(QueueMixin, TemplateView):
             name=form.cleaned_data["name"],
             priority=form.cleaned_data["priority"] or 0,
         )
-        messages.success(request, "Sampling rule added.")
+        messages.success(self.request, "Sampling rule added.")
 
-    def op_rule_preview(self, request, queue):
-        form = RuleForm(request.POST)
+    def op_rule_preview(self, queue, post):
+        form = RuleForm(post)
         result = None
         if form.is_valid():
             from . import sampling
@@ -347,38 +361,39 @@ class QueueSettingsView(QueueMixin, TemplateView):
             )
             rule = SamplingRule(pk=0, queue=queue, rate=rate, filters=filters)
             result = selectors.sampling_preview(queue=queue, rules=[rule])
-        if request.htmx:
+        if self.request.htmx:
             return self.render_partial("rule_preview", rule_preview=result, rule_form=form)
         messages.info(
-            request,
-            f"This rule would have sampled {result['sampled']} of {result['scanned']} generations in the last 24 h."
+            self.request,
+            f"This rule would have sampled {result['sampled']} of {result['scanned']} "
+            "generations in the last 24 h."
             if result
             else "Fix the rule to preview it.",
         )
 
-    def op_rule_delete(self, request, queue):
-        rule = selectors.rule_get(queue=queue, rule_id=request.POST.get("rule"))
+    def op_rule_delete(self, queue, post):
+        rule = selectors.rule_get(queue=queue, rule_id=post.get("rule"))
         if rule is None:
             raise Http404("No such rule.")
         services.rule_delete(actor=self.actor, rule=rule)
-        messages.success(request, "Sampling rule removed.")
+        messages.success(self.request, "Sampling rule removed.")
 
-    def _grant_args(self, request):
-        form = GrantForm(request.POST)
+    def _grant_args(self, post):
+        form = GrantForm(post)
         if not form.is_valid():
             raise InvalidInput("Choose a member or a team.")
         return {"username": form.cleaned_data["username"], "team_id": form.cleaned_data["team"]}
 
-    def op_grant(self, request, queue):
-        label = services.reviewer_grant(actor=self.actor, queue=queue, **self._grant_args(request))
-        messages.success(request, f"{label} may now review this queue.")
+    def op_grant(self, queue, post):
+        label = services.reviewer_grant(actor=self.actor, queue=queue, **self._grant_args(post))
+        messages.success(self.request, f"{label} may now review this queue.")
 
-    def op_revoke(self, request, queue):
-        label = services.reviewer_revoke(actor=self.actor, queue=queue, **self._grant_args(request))
-        messages.success(request, f"{label} no longer reviews this queue.")
+    def op_revoke(self, queue, post):
+        label = services.reviewer_revoke(actor=self.actor, queue=queue, **self._grant_args(post))
+        messages.success(self.request, f"{label} no longer reviews this queue.")
 
-    def op_backfill(self, request, queue):
-        form = BackfillForm(request.POST)
+    def op_backfill(self, queue, post):
+        form = BackfillForm(post)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(backfill_form=form))
         job = services.backfill_start(
@@ -387,7 +402,7 @@ class QueueSettingsView(QueueMixin, TemplateView):
             since=form.cleaned_data["since"],
             until=form.cleaned_data["until"],
         )
-        messages.success(request, f"Backfill started (job {job.pk}).")
+        messages.success(self.request, f"Backfill started (job {job.pk}).")
 
 
 class QueueStatsView(QueueMixin, TemplateView):
@@ -469,11 +484,12 @@ class ClaimView(QueueMixin, View):
         )
 
 
-class ItemView(QueueMixin, TemplateView):
+class ItemView(OpDispatchMixin, QueueMixin, TemplateView):
     """The reviewer screen. Submitting or skipping claims the next item and, for htmx,
     answers with the screen partial of that item (and its URL pushed to history)."""
 
     template_name = "reviews/item.html"
+    ops = {op: f"op_{op}" for op in ("submit", "skip", "release", "evals")}
 
     def get_item(self):
         return selectors.item_get(
@@ -525,60 +541,60 @@ class ItemView(QueueMixin, TemplateView):
         )
         return response
 
+    def op_target(self):
+        self._target = self.get_item()
+        return self._target
+
+    def op_name(self, request) -> str:
+        return request.POST.get("op", "submit")
+
     def post(self, request, *args, **kwargs):
-        queue = self.get_queue()
-        item = self.get_item()
-        op = request.POST.get("op", "submit")
         try:
-            if op == "submit":
-                answers = rubric_mod.answers_from_form(queue.rubric, request.POST)
-                try:
-                    services.review_submit(
-                        actor=self.actor,
-                        item=item,
-                        answers=answers,
-                        corrected_output=request.POST.get("corrected_output", ""),
-                        comment=request.POST.get("comment", ""),
-                    )
-                except InvalidInput as exc:
-                    return self._render(
-                        status=200 if request.htmx else 400,
-                        item=item,
-                        error=exc.message,
-                        answers=answers,
-                        draft=request.POST,
-                    )
-                return self._next(queue, f"Review of item {item.pk} saved.")
-            if op == "skip":
-                services.item_skip(
-                    actor=self.actor, item=item, reason=request.POST.get("reason", "")
-                )
-                return self._next(queue, f"Item {item.pk} skipped.")
-            if op == "release":
-                services.item_release(actor=self.actor, item=item)
-                messages.info(request, f"Item {item.pk} released.")
-                return self._go(reverse("reviews:list", kwargs={"org_slug": self.org.slug}))
-            if op == "evals":
-                case = services.item_add_to_evals(
-                    actor=self.actor,
-                    item=item,
-                    link=reverse(
-                        "reviews:item",
-                        kwargs={
-                            "org_slug": self.org.slug,
-                            "queue_id": queue.pk,
-                            "item_id": item.pk,
-                        },
-                    ),
-                )
-                return self._render(item=item, notice=f"Added to eval dataset as case {case.pk}.")
+            return super().post(request, *args, **kwargs)
         except GovernanceError as exc:
             if exc.status == 404:
                 raise Http404(exc.message)
             if exc.status == 403:
                 raise PermissionDenied(exc.message)
+            item = getattr(self, "_target", None) or self.get_item()
             return self._render(status=200 if request.htmx else 409, item=item, error=exc.message)
-        raise Http404("Unknown operation.")
+
+    def op_submit(self, item, post):
+        answers = rubric_mod.answers_from_form(self.get_queue().rubric, post)
+        try:
+            services.review_submit(
+                actor=self.actor,
+                item=item,
+                answers=answers,
+                corrected_output=post.get("corrected_output", ""),
+                comment=post.get("comment", ""),
+            )
+        except InvalidInput as exc:
+            return self._render(
+                status=200 if self.request.htmx else 400,
+                item=item,
+                error=exc.message,
+                answers=answers,
+                draft=post,
+            )
+        return self._next(self.get_queue(), f"Review of item {item.pk} saved.")
+
+    def op_skip(self, item, post):
+        services.item_skip(actor=self.actor, item=item, reason=post.get("reason", ""))
+        return self._next(self.get_queue(), f"Item {item.pk} skipped.")
+
+    def op_release(self, item, post):
+        services.item_release(actor=self.actor, item=item)
+        messages.info(self.request, f"Item {item.pk} released.")
+        return self._go(reverse("reviews:list", kwargs={"org_slug": self.org.slug}))
+
+    def op_evals(self, item, post):
+        link = reverse(
+            "reviews:item",
+            kwargs={"org_slug": self.org.slug, "queue_id": item.queue_id, "item_id": item.pk},
+        )
+        case = services.item_add_to_evals(actor=self.actor, item=item, link=link)
+        return self._render(item=item, notice=f"Added to eval dataset as case {case.pk}.")
 
     def _go(self, url: str):
         if self.request.htmx:

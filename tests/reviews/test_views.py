@@ -273,3 +273,21 @@ def test_home_card_counts_items_waiting_for_me(acme, login):
     assert "items waiting for you in 1 queue(s)" in body
     other = login(acme.users["reviewer2"]).get(reverse("tenancy:home", kwargs={"org_slug": "acme"}))
     assert "items waiting for you" not in other.content.decode()  # no queue granted
+
+
+def test_an_unknown_op_is_a_400_naming_it_on_settings_and_item_pages(acme, login):
+    """The pages take their POST ops through the shared OpDispatchMixin: an op they do not
+    take is a 400 page naming it (it was a bare 404), and nothing changes."""
+    queue = make_queue(acme)
+    (item,) = fill(queue, make_generations(acme, 1))
+    maint = login(acme.users["maint1"])
+    r = maint.post(_u("settings", acme, queue_id=queue.pk), {"op": "drop_table"})
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "drop_table" in body and "rule_add" in body
+    reviewer = login(acme.users["reviewer1"])
+    services.item_claim(actor=acme.actor("reviewer1"), queue=queue)
+    r = reviewer.post(_u("item", acme, queue_id=queue.pk, item_id=item.pk), {"op": "approve"})
+    assert r.status_code == 400 and "approve" in r.content.decode()
+    assert not Review.objects.exists()
+    assert Assignment.objects.get().state == "active"
