@@ -171,6 +171,24 @@ _IncidentOut = inline_serializer(
         "severity": serializers.ChoiceField(Severity.choices),
         "peak_severity": serializers.ChoiceField(Severity.choices),
         "category": serializers.ChoiceField(Category.choices),
+        "owasp": inline_serializer(
+            "OwaspCategory",
+            {"id": serializers.CharField(), "name": serializers.CharField()},
+        ),
+        "source": serializers.ChoiceField(Source.choices),
+        "dedupe_key": serializers.CharField(),
+        "commander": serializers.CharField(allow_null=True),
+        "reporter": serializers.CharField(allow_null=True),
+        "users_affected": serializers.IntegerField(allow_null=True),
+        "cost_impact_usd": serializers.CharField(allow_null=True, help_text="a decimal"),
+        "detected_at": serializers.DateTimeField(),
+        "acknowledged_at": serializers.DateTimeField(allow_null=True),
+        "mitigated_at": serializers.DateTimeField(allow_null=True),
+        "resolved_at": serializers.DateTimeField(allow_null=True),
+        "closed_at": serializers.DateTimeField(allow_null=True),
+        "duplicate_of": serializers.IntegerField(allow_null=True),
+        "allowed_transitions": serializers.ListField(child=serializers.ChoiceField(Status.choices)),
+        "url": serializers.CharField(),
     },
 )
 
@@ -190,7 +208,7 @@ _RunbookOut = inline_serializer(
     {
         "id": serializers.IntegerField(),
         "title": serializers.CharField(),
-        "version": serializers.IntegerField(),
+        "version": serializers.IntegerField(allow_null=True, help_text="null: no version yet"),
         "stale": serializers.BooleanField(),
         "steps": serializers.ListField(child=serializers.DictField()),
         "conditions": serializers.DictField(),
@@ -386,6 +404,18 @@ class IncidentTimeline(APIView):
             actor=actor, incident=incident, note=_body(request).get("note")
         )
         return Response(timeline_data(entry), status=status.HTTP_201_CREATED)
+
+
+_AlertOut = inline_serializer(
+    "AlertOut",
+    {
+        "number": serializers.IntegerField(),
+        "ref": serializers.CharField(),
+        "created": serializers.BooleanField(
+            help_text="201 and true: a new incident; 200 and false: appended to an open one."
+        ),
+    },
+)
 
 
 _AlertOut = inline_serializer(

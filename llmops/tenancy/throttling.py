@@ -64,7 +64,8 @@ def limit_for(org, bucket: str, level: str) -> tuple[int, int]:
     try:
         num, seconds = parse_rate(rate)
     except ValueError:  # none, or one that skipped validation: the default
-        num, seconds = parse_rate(settings.API_LIMITS[bucket][level])
+        defaults = settings.API_LIMITS.get(bucket) or settings.API_LIMITS["writes"]
+        num, seconds = parse_rate(defaults[level])
     return max(1, int(num * settings.API_LIMITS_SCALE)), seconds
 
 
