@@ -15,6 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from llmops.notify import services, signing, tasks
 from llmops.notify.models import Channel, DeliveryAttempt, Notification, Status
+from llmops.notify.services import delivery, outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,7 @@ def test_failure_records_the_attempt_and_schedules_a_retry(acme, receiver):
     receiver.statuses = [500, 200]
     row, _, _ = _webhook_row(acme, receiver.url)
     before = timezone.now()
-    with mock.patch.object(services, "backoff_seconds", return_value=30):  # jitter aside
+    with mock.patch.object(delivery, "backoff_seconds", return_value=30):  # jitter aside
         outcome = services.notification_deliver(notification_id=row.pk)
     assert outcome.status == "retry"
     assert outcome.retry_in == 30
@@ -127,7 +128,7 @@ def test_task_retries_with_backoff_outside_eager_mode(acme, receiver):
     row, _, _ = _webhook_row(acme, receiver.url)
     with (
         mock.patch.object(tasks.deliver, "retry", side_effect=RuntimeError("retry")) as retry,
-        mock.patch.object(services, "backoff_seconds", return_value=17),
+        mock.patch.object(delivery, "backoff_seconds", return_value=17),
     ):
         tasks.deliver.push_request(is_eager=False)
         try:
@@ -367,7 +368,7 @@ def test_two_workers_never_send_one_row_at_once(transactional_db, receiver):
 
     acme = make_org("acme")
     receiver.stall = threading.Event()
-    with mock.patch.object(services, "_enqueue"):  # no eager delivery on commit here
+    with mock.patch.object(outbox, "_enqueue"):  # no eager delivery on commit here
         row, _, _ = _webhook_row(acme, receiver.url)
     results = {}
 

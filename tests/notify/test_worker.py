@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from llmops.notify import services
 from llmops.notify.models import Channel, DeliveryAttempt, Notification, Status
+from llmops.notify.services import outbox
 
 from ..factories import make_org
 
@@ -173,7 +174,7 @@ def test_worker_killed_mid_delivery_loses_nothing(
     try:
         first = workers.start("w1")
         # The outbox row is written in a committed transaction; the commit enqueues it.
-        with mock.patch.object(services, "_enqueue", send):
+        with mock.patch.object(outbox, "_enqueue", send):
             with transaction.atomic():
                 (row,) = services.notify(
                     org=acme.org, recipients=[], kind="incident.opened", subject="INC-7", body="b"
@@ -230,7 +231,7 @@ def test_worker_retries_with_backoff_until_delivered(
     workers = Workers(queue, tmp_path, NOTIFY_BACKOFF_SECONDS="1")  # retries after 1 s, 2 s
     try:
         workers.start("w1")
-        with mock.patch.object(services, "_enqueue", send):
+        with mock.patch.object(outbox, "_enqueue", send):
             with transaction.atomic():
                 (row,) = services.notify(
                     org=acme.org, recipients=[], kind="prompt.approved", subject="v3", body=""
@@ -259,7 +260,7 @@ def test_beat_requeues_a_lost_delivery_and_a_worker_sends_it(
     producer, queue = broker_queue
     acme = make_org("acme")
     services.webhook_create(actor=acme.actor(), name="lost message", url=receiver.url)
-    with mock.patch.object(services, "_enqueue", lambda ids: None):  # the message is lost
+    with mock.patch.object(outbox, "_enqueue", lambda ids: None):  # the message is lost
         with transaction.atomic():
             (row,) = services.notify(
                 org=acme.org, recipients=[], kind="model.suspended", subject="m", body=""
