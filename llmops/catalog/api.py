@@ -3,7 +3,12 @@ attach evidence. Thin: parse, call one selector or service, serialize."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -220,14 +225,27 @@ class ModelByIdView(ModelDetailView):
         return super().get(request, model_id=model_id)
 
 
-class ModelDecisionView(APIView):
-    """`POST /api/v1/models/{id}/decision` {"decision", "comment", "break_glass_reason"?}."""
+class _ModelLifecycleView(APIView):
+    """The shape of a lifecycle write on one model version (`POST /api/v1/models/{id}/...`):
+    load it in the organization, hand the body to `apply` (one service call), answer with
+    the model's detail. Subclasses give `apply` and the request schema."""
 
     # Seeing the model is enough to be answered; the service checks `model.decide` after the
     # organization-scoped lookup, so another organization's model is 404, never 403.
     actions = {"POST": "model.view"}
 
-    @extend_schema(
+    def apply(self, actor, model: ModelVersion, body: dict) -> ModelVersion:
+        raise NotImplementedError
+
+    def post(self, request, pk: int):
+        actor = request_actor(request)
+        model = selectors.model_get(org=actor.org, pk=pk)
+        model = self.apply(actor, model, _body(request))
+        return Response(model_detail_dict(model, actor.org))
+
+
+@extend_schema_view(
+    post=extend_schema(
         request=inline_serializer(
             "ModelDecisionIn",
             {
@@ -238,28 +256,22 @@ class ModelDecisionView(APIView):
         ),
         responses=ModelVersionSerializer,
     )
-    def post(self, request, pk: int):
-        actor = request_actor(request)
-        model = selectors.model_get(org=actor.org, pk=pk)
-        body = _body(request)
-        model = services.model_decide(
+)
+class ModelDecisionView(_ModelLifecycleView):
+    """`POST /api/v1/models/{id}/decision` {"decision", "comment", "break_glass_reason"?}."""
+
+    def apply(self, actor, model, body):
+        return services.model_decide(
             actor=actor,
             model=model,
             decision=body.get("decision", ""),
             comment=body.get("comment") or "",
             break_glass_reason=body.get("break_glass_reason"),
         )
-        return Response(model_detail_dict(model, actor.org))
 
 
-class ModelTransitionView(APIView):
-    """`POST /api/v1/models/{id}/transition` {"to", "reason", "break_glass_reason"?}."""
-
-    # Seeing the model is enough to be answered; the service checks `model.decide` after the
-    # organization-scoped lookup, so another organization's model is 404, never 403.
-    actions = {"POST": "model.view"}
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=inline_serializer(
             "ModelTransitionIn",
             {
@@ -270,18 +282,18 @@ class ModelTransitionView(APIView):
         ),
         responses=ModelVersionSerializer,
     )
-    def post(self, request, pk: int):
-        actor = request_actor(request)
-        model = selectors.model_get(org=actor.org, pk=pk)
-        body = _body(request)
-        model = services.model_transition(
+)
+class ModelTransitionView(_ModelLifecycleView):
+    """`POST /api/v1/models/{id}/transition` {"to", "reason", "break_glass_reason"?}."""
+
+    def apply(self, actor, model, body):
+        return services.model_transition(
             actor=actor,
             model=model,
             to=body.get("to", ""),
             reason=body.get("reason") or "",
             break_glass_reason=body.get("break_glass_reason"),
         )
-        return Response(model_detail_dict(model, actor.org))
 
 
 class ModelEvidenceView(APIView):

@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
 from llmops.common.errors import InvalidInput
+from llmops.common.forms import form_error
 from llmops.evals import selectors as eval_selectors
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.policy import can
@@ -74,7 +75,7 @@ class ProposeView(OrgMixin, TemplateView):
             try:
                 model = services.model_propose(actor=self.actor, **form.service_fields())
             except InvalidInput as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_error(form, exc)
             else:
                 flag = (
                     " Its id looks floating (not pinned to a dated version)."
@@ -196,7 +197,7 @@ class ModelDetailView(OrgMixin, TemplateView):
             try:
                 services.model_update(actor=self.actor, model=model, **form.cleaned_data)
             except InvalidInput as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_error(form, exc)
                 return self.render_to_response(self.get_context_data(lifecycle_form=form))
             messages.success(request, "Lifecycle details saved.")
         else:

@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 
 from llmops.catalog import selectors as catalog_selectors
 from llmops.common.errors import GovernanceError, InvalidInput, NotFound
+from llmops.common.forms import form_error
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.policy import can
 
@@ -144,7 +145,7 @@ class DatasetListView(OrgMixin, TemplateView):
                     tags=_tags(form.cleaned_data["tags"]),
                 )
             except InvalidInput as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_error(form, exc)
             else:
                 messages.success(request, f"Dataset {dataset.name} created.")
                 return redirect("evals:dataset_detail", org_slug=self.org.slug, pk=dataset.pk)
@@ -207,7 +208,7 @@ class DatasetDetailView(OrgMixin, TemplateView):
                     tags=_tags(form.cleaned_data["tags"]),
                 )
             except InvalidInput as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_error(form, exc)
                 return self.render_to_response(self.get_context_data(case_form=form))
             messages.success(request, "Case added.")
         elif op == "import":

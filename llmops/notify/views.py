@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import TemplateView, View
 
 from llmops.common.errors import InvalidInput
+from llmops.common.forms import form_error
 from llmops.tenancy.mixins import OrgMixin
 from llmops.tenancy.throttling import Throttled, check_actor
 
@@ -94,7 +95,7 @@ class WebhooksView(OrgMixin, TemplateView):
         try:
             endpoint, secret = services.webhook_create(actor=self.actor, **form.cleaned_data)
         except InvalidInput as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_error(form, exc)
             return self.render_to_response(self.get_context_data(form=form))
         messages.success(request, f"Webhook {endpoint.name} created.")
         return _secret_response(self, endpoint, secret, status=201)
@@ -167,7 +168,7 @@ class WebhookDetailView(OrgMixin, TemplateView):
                     keep_old_hours=form.cleaned_data["keep_old_hours"],
                 )
             except InvalidInput as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_error(form, exc)
                 context = self.detail_context(self, endpoint, rotate_form=form)
                 return render(request, self.template_name, context, status=400)
             if endpoint.previous_secret_until:
