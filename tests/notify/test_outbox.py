@@ -77,7 +77,9 @@ def test_rollback_leaves_no_rows_and_queues_nothing(acme, django_capture_on_comm
 
 def test_must_run_inside_a_transaction(acme):
     outside = mock.Mock(in_atomic_block=False)
-    with mock.patch("llmops.notify.services.outbox.transaction.get_connection", return_value=outside):
+    with mock.patch(
+        "llmops.notify.services.outbox.transaction.get_connection", return_value=outside
+    ):
         with pytest.raises(RuntimeError, match="inside the caller's transaction"):
             _notify(acme, [acme.users["maint1"]])
 
