@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from llmops.common.errors import InvalidInput, NotFound
+from llmops.common.forms import form_error
 from llmops.tenancy import selectors as tenancy_selectors
 from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.policy import can
@@ -26,11 +27,6 @@ from .models import (
     Severity,
     Status,
 )
-
-
-def _form_error(form, exc: InvalidInput) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.message)
 
 
 def _int(value, default=None):
@@ -84,7 +80,7 @@ class IncidentCreateView(OrgMixin, TemplateView):
         try:
             incident = services.incident_open(actor=self.actor, **form.cleaned_data)
         except InvalidInput as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
             return self.render_to_response(self.get_context_data(form=form))
         messages.success(request, f"{incident.ref} opened.")
         return redirect("incidents:detail", org_slug=self.org.slug, number=incident.number)
@@ -151,7 +147,7 @@ class IncidentFromReviewView(OrgMixin, TemplateView):
                 review_extra={"queue": item.queue.name, "item": item.pk},
             )
         except InvalidInput as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
             return self.render_to_response(self.get_context_data(form=form))
         messages.success(request, f"{incident.ref} opened from the review.")
         return redirect("incidents:detail", org_slug=self.org.slug, number=incident.number)
@@ -503,7 +499,7 @@ class RunbookListView(OrgMixin, TemplateView):
         try:
             version = services.runbook_create(actor=self.actor, **data)
         except InvalidInput as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
             return self.render_to_response(self.get_context_data(form=form))
         messages.success(request, f"Runbook {version.title} created.")
         return redirect(
@@ -570,6 +566,6 @@ class RunbookDetailView(OpDispatchMixin, OrgMixin, TemplateView):
                 actor=self.actor, runbook=runbook, **form.cleaned_data
             )
         except InvalidInput as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
             return self.render_to_response(self.get_context_data(form=form))
         messages.success(self.request, f"Saved as version {version.number}.")

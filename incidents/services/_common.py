@@ -7,13 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
 
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput, NotFound, PolicyViolation, TooLarge
@@ -44,9 +42,6 @@ MAX_DEDUPE_KEY = 200
 MAX_ALERT_DETAILS_BYTES = 64 * 1024
 MAX_STEPS = 100
 MAX_STEP_TEXT = 500
-CLOCK_SKEW = timedelta(minutes=5)
-MAX_UTC_OFFSET = timedelta(hours=14)
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_REASON = 1000
 # Categories whose resolution needs an eval case made from the failure.
 EVAL_CASE_CATEGORIES = frozenset({"hallucination", "harmful_output"})
@@ -114,43 +109,6 @@ def clean_severity(value: Any, *, allow_pending: bool = True) -> str:
     return value
 
 
-def _clean_time(value: Any, *, field: str) -> datetime | None:
-    """An aware date-time in UTC, within what an incident can mean: not before 1970, not in
-    the future, a UTC offset within +-14:00 (the widest real one; the databases refuse more).
-    Anything else, including an impossible date, is a 400 naming the field."""
-    if value in (None, ""):
-        return None
-    example = "an ISO 8601 date-time, e.g. 2026-01-31T10:00:00Z"
-    if isinstance(value, str):
-        from django.utils.dateparse import parse_datetime
-
-        try:
-            parsed = parse_datetime(value.strip()) if "\x00" not in value else None
-        except (ValueError, OverflowError):  # e.g. month 13, or an offset of a day or more
-            parsed = None
-        if parsed is None:
-            raise InvalidInput(f"{field} must be {example}.", field=field)
-        value = parsed
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{field} must be a date-time.", field=field)
-    try:
-        if timezone.is_naive(value):
-            value = timezone.make_aware(value, timezone.get_current_timezone())
-        offset = value.utcoffset()
-        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-            raise InvalidInput(
-                f"{field} has a UTC offset beyond +-14:00; use {example}.", field=field
-            )
-        value = value.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InvalidInput(f"{field} is out of range; use {example}.", field=field)
-    if value < EARLIEST_TIME:
-        raise InvalidInput(f"{field} is before 1970; use {example}.", field=field)
-    if value > timezone.now() + CLOCK_SKEW:
-        raise InvalidInput(f"{field} is in the future.", field=field)
-    return value
-
-
 def _check_chronology(incident: Incident, field: str, value: datetime) -> None:
     """A milestone may not precede an earlier milestone (detected <= acknowledged <= ...)."""
     index = MILESTONES.index(field)
@@ -163,32 +121,6 @@ def _check_chronology(incident: Incident, field: str, value: datetime) -> None:
                 "chronological.",
                 field="at",
             )
-
-
-def _decimal(value: Any, *, field: str) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise InvalidInput(f"{field} must be a number.", field=field)
-    if not result.is_finite() or result < 0 or result >= Decimal("1e12"):
-        raise InvalidInput(f"{field} must be a non-negative amount.", field=field)
-    return result.quantize(Decimal("0.01"))
-
-
-def _count(value: Any, *, field: str) -> int | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"{field} must be a whole number.", field=field)
-    try:
-        result = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{field} must be a whole number.", field=field)
-    if result < 0 or result > 2_000_000_000:
-        raise InvalidInput(f"{field} must be between 0 and 2,000,000,000.", field=field)
-    return result
 
 
 def _member(org, user) -> Any:

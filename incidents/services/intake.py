@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from llmops.audit.services import audit_record
+from llmops.common import clean
 from llmops.common.errors import (
     InvalidInput,
     TooLarge,
@@ -35,9 +36,6 @@ from ._common import (
     MAX_DEDUPE_KEY,
     MAX_SUMMARY,
     MAX_TITLE,
-    _clean_time,
-    _count,
-    _decimal,
     _notify,
     _text,
     _timeline,
@@ -179,9 +177,9 @@ def _open(
         summary=_text(summary, field="summary", limit=MAX_SUMMARY),
         source=source,
         dedupe_key=_text(dedupe_key, field="dedupe_key", limit=MAX_DEDUPE_KEY),
-        detected_at=_clean_time(detected_at, field="detected_at"),
-        users_affected=_count(users_affected, field="users_affected"),
-        cost_impact_usd=_decimal(cost_impact_usd, field="cost_impact_usd"),
+        detected_at=clean.timestamp(detected_at, field="detected_at"),
+        users_affected=clean.count(users_affected, field="users_affected"),
+        cost_impact_usd=clean.money(cost_impact_usd, field="cost_impact_usd"),
     )
 
 

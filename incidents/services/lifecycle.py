@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from llmops.audit.services import audit_record
+from llmops.common import clean
 from llmops.common.errors import (
     InvalidInput,
     InvalidTransition,
@@ -41,9 +42,6 @@ from ._common import (
     POSTMORTEM_SEVERITIES,
     STATUS_TIMESTAMP,
     _check_chronology,
-    _clean_time,
-    _count,
-    _decimal,
     _member,
     _not_ended,
     _not_ended_rule,
@@ -205,7 +203,7 @@ def incident_transition(
             actor, incident, clean_severity(severity, allow_pending=False), severity_reason
         )
     _check_rules(incident, to, note)
-    when = _clean_time(at, field="at") or timezone.now()
+    when = clean.timestamp(at, field="at") or timezone.now()
     previous = incident.status
     update = ["status", "updated_at"]
     if to == Status.DUPLICATE:
@@ -291,13 +289,13 @@ def _edit_fields(
         incident.summary = _text(summary, field="summary", limit=MAX_SUMMARY)
         fields.append("summary")
     if users_affected is not ...:
-        incident.users_affected = _count(users_affected, field="users_affected")
+        incident.users_affected = clean.count(users_affected, field="users_affected")
         fields.append("users_affected")
     if cost_impact_usd is not ...:
-        incident.cost_impact_usd = _decimal(cost_impact_usd, field="cost_impact_usd")
+        incident.cost_impact_usd = clean.money(cost_impact_usd, field="cost_impact_usd")
         fields.append("cost_impact_usd")
     if detected_at not in (None, ""):
-        when = _clean_time(detected_at, field="detected_at")
+        when = clean.timestamp(detected_at, field="detected_at")
         for later in MILESTONES[1:]:
             at = getattr(incident, later)
             if at is not None and at < when:
@@ -438,9 +436,9 @@ def incident_mark_serious(
         return incident
     if kind not in SeriousKind.values:
         raise InvalidInput(f"Unknown serious-incident kind {kind!r}.", field="kind")
-    aware = _clean_time(aware_at, field="aware_at") or incident.aware_at or timezone.now()
-    initial = _clean_time(initial_report_at, field="initial_report_at")
-    final = _clean_time(final_report_at, field="final_report_at")
+    aware = clean.timestamp(aware_at, field="aware_at") or incident.aware_at or timezone.now()
+    initial = clean.timestamp(initial_report_at, field="initial_report_at")
+    final = clean.timestamp(final_report_at, field="final_report_at")
     if initial and initial < aware:
         raise InvalidInput(
             "The initial report cannot precede awareness.", field="initial_report_at"
