@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 
 from llmops.audit.services import audit_record
-from llmops.common.errors import InvalidInput, NotFound, PolicyViolation, TooLarge
+from llmops.common import clean
+from llmops.common.errors import InvalidInput, NotFound, PolicyViolation
 from llmops.notify.services import notify
 from llmops.tenancy.actor import Actor
 from llmops.tenancy.policy import require
@@ -66,27 +67,10 @@ def _same_org(actor: Actor, obj) -> None:
 
 
 def _text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be text.", field=field)
-    if "\x00" in value:
-        raise InvalidInput(f"{field} must not contain NUL characters.", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{field} must be valid Unicode text.", field=field)
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{field} is required.", field=field)
-    if len(value) > limit and limit < MAX_NOTE:
-        raise InvalidInput(f"{field} is {len(value)} characters; at most {limit}.", field=field)
-    if len(value) > limit:
-        raise TooLarge(
-            f"{field} is {len(value)} characters; the limit is {limit}.",
-            details={"field": field, "limit": limit},
-        )
-    return value
+    """`clean.text`: past `limit` a 400, or a 413 for body-sized fields (notes and larger)."""
+    return clean.text(
+        value, field=field, max_length=limit, required=required, too_large=limit >= MAX_NOTE
+    )
 
 
 def clean_category(value: Any) -> str:

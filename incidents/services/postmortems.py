@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from llmops.audit.services import audit_record
-from llmops.common.errors import (
-    InvalidInput,
-)
+from llmops.common import clean
 from llmops.notify.services import notify
 from llmops.tenancy.actor import Actor
 from llmops.tenancy.policy import require
@@ -69,31 +66,6 @@ def postmortem_template() -> str:
     return POSTMORTEM_TEMPLATE
 
 
-def _clean_due(due: Any):
-    if due in (None, ""):
-        return None
-    if isinstance(due, str):
-        from django.utils.dateparse import parse_date
-
-        try:
-            parsed = parse_date(due.strip())
-        except ValueError:  # e.g. 2026-02-30
-            parsed = None
-        if parsed is None:
-            raise InvalidInput("due must be a date (YYYY-MM-DD).", field="due")
-        return parsed
-    if not isinstance(due, date):
-        raise InvalidInput("due must be a date (YYYY-MM-DD).", field="due")
-    return due
-
-
-def _clean_link(link: Any) -> str:
-    link = _text(link, field="link", limit=500)
-    if link and not link.startswith(("https://", "http://", "/")):
-        raise InvalidInput("link must be an http(s) URL or a path on this site.", field="link")
-    return link
-
-
 @transaction.atomic
 def action_item_create(
     *,
@@ -110,8 +82,8 @@ def action_item_create(
         incident=incident,
         title=_text(title, field="title", limit=300, required=True),
         owner=_member(incident.organization, owner),
-        due=_clean_due(due),
-        link=_clean_link(link),
+        due=clean.day(due, field="due"),
+        link=clean.url(link, field="link", paths=True),
     )
     _record(
         actor,
@@ -138,7 +110,7 @@ def action_item_update(
         item.owner = _member(item.organization, owner)
         changes["owner"] = item.owner_id
     if due is not ...:
-        item.due = _clean_due(due)
+        item.due = clean.day(due, field="due")
         item.overdue_notified_at = None
         changes["due"] = item.due
     if done is not None and done != item.done:
