@@ -466,6 +466,7 @@ class MetricsView(OrgMixin, TemplateView):
         return super().get_context_data(
             m=m,
             weeks=weeks,
+            week_choices=(4, 12, 26, 52),
             by_category=charts.stacked_bars(m["weeks"], m["by_category"], category_labels),
             by_severity=charts.stacked_bars(m["weeks"], m["by_severity"], severity_labels),
             mtta={k: charts.minutes_label(m["mtta"][k]) for k in ("median", "p90")},
