@@ -16,8 +16,9 @@ from django.views.generic import TemplateView
 from llmops.catalog.models import ModelVersion
 from llmops.catalog.selectors import model_list
 from llmops.common.errors import InvalidInput, NotFound
+from llmops.common.forms import form_error
 from llmops.evals.selectors import policy_list
-from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.policy import can
 from llmops.tenancy.selectors import team_list
 
@@ -40,20 +41,6 @@ def _posted_id(request, field: str) -> int:
         return int(request.POST.get(field, ""))
     except ValueError:
         raise NotFound("No such record.")
-
-
-def _form_error(form, exc: InvalidInput) -> None:
-    """Put a service's 400 on the form field it names (else on the form)."""
-    fields = (exc.details or {}).get("fields") or {}
-    placed = False
-    for name in fields or ([exc.field] if exc.field else []):
-        root = (name or "").split(".")[0].split("[")[0]
-        if root in form.fields:
-            form.add_error(root, exc.message)
-            placed = True
-            break
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 class PromptMixin(OrgMixin):
@@ -127,7 +114,7 @@ class PromptCreateView(OrgMixin, TemplateView):
             try:
                 prompt = services.prompt_create(actor=self.actor, **form.cleaned_data)
             except InvalidInput as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 messages.success(
                     request, f"Prompt {prompt.name} created. Propose its first version."
@@ -136,7 +123,7 @@ class PromptCreateView(OrgMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form))
 
 
-class PromptDetailView(PromptMixin, TemplateView):
+class PromptDetailView(OpDispatchMixin, PromptMixin, TemplateView):
     template_name = "prompts/detail.html"
 
     def get_context_data(self, **kwargs):
@@ -168,55 +155,69 @@ class PromptDetailView(PromptMixin, TemplateView):
             **kwargs,
         )
 
-    def post(self, request, *args, **kwargs):
-        prompt = self.get_prompt()
-        op = request.POST.get("op")
-        if op in ("grant", "revoke"):
-            form = OwnerForm(request.POST, teams=team_list(org=self.org))
-            if not form.is_valid():
-                return self.render_to_response(self.get_context_data(owner_form=form))
-            fn = services.prompt_owner_grant if op == "grant" else services.prompt_owner_revoke
-            try:
-                fn(
-                    actor=self.actor,
-                    prompt=prompt,
-                    username=form.cleaned_data["username"].strip(),
-                    team_id=form.cleaned_data["team"] or None,
-                    perms=form.perms() or None,
-                )
-            except InvalidInput as exc:
-                _form_error(form, exc)
-                return self.render_to_response(self.get_context_data(owner_form=form))
-            messages.success(request, "Owners updated.")
-        elif op == "protect":
-            label = prompt.labels.get(pk=_posted_id(request, "label"))
-            protected = request.POST.get("protected") == "1"
-            services.label_set_protected(actor=self.actor, label=label, protected=protected)
-            messages.success(
-                request, f"Label {label.name} is now {'protected' if protected else 'unprotected'}."
-            )
-        elif op == "settings":
-            policies = policy_list(org=self.org)
-            form = PromptSettingsForm(request.POST, policies=policies)
-            if not form.is_valid():
-                return self.render_to_response(self.get_context_data(settings_form=form))
-            try:
-                services.prompt_update(
-                    actor=self.actor,
-                    prompt=prompt,
-                    description=form.cleaned_data["description"],
-                    tags=form.cleaned_data["tags"],
-                    required_approvals=form.cleaned_data["required_approvals"],
-                    eval_policy=form.cleaned_data["eval_policy"] or None,
-                )
-            except InvalidInput as exc:
-                _form_error(form, exc)
-                return self.render_to_response(self.get_context_data(settings_form=form))
-            messages.success(request, "Settings saved.")
+    # --- operations (each one service call) ---------------------------------------------
+
+    ops = {
+        "grant": "op_owners",
+        "revoke": "op_owners",
+        "protect": "op_protect",
+        "settings": "op_settings",
+    }
+
+    def op_target(self):
+        return self.get_prompt()
+
+    def op_done(self, prompt):
         return redirect(self.prompt_url())
 
+    def op_owners(self, prompt, p):
+        form = OwnerForm(p, teams=team_list(org=self.org))
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(owner_form=form))
+        grant = p.get("op") == "grant"
+        fn = services.prompt_owner_grant if grant else services.prompt_owner_revoke
+        try:
+            fn(
+                actor=self.actor,
+                prompt=prompt,
+                username=form.cleaned_data["username"].strip(),
+                team_id=form.cleaned_data["team"] or None,
+                perms=form.perms() or None,
+            )
+        except InvalidInput as exc:
+            form_error(form, exc)
+            return self.render_to_response(self.get_context_data(owner_form=form))
+        messages.success(self.request, "Owners updated.")
 
-class VersionView(PromptMixin, TemplateView):
+    def op_protect(self, prompt, p):
+        label = prompt.labels.get(pk=_posted_id(self.request, "label"))
+        protected = p.get("protected") == "1"
+        services.label_set_protected(actor=self.actor, label=label, protected=protected)
+        messages.success(
+            self.request,
+            f"Label {label.name} is now {'protected' if protected else 'unprotected'}.",
+        )
+
+    def op_settings(self, prompt, p):
+        form = PromptSettingsForm(p, policies=policy_list(org=self.org))
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(settings_form=form))
+        try:
+            services.prompt_update(
+                actor=self.actor,
+                prompt=prompt,
+                description=form.cleaned_data["description"],
+                tags=form.cleaned_data["tags"],
+                required_approvals=form.cleaned_data["required_approvals"],
+                eval_policy=form.cleaned_data["eval_policy"] or None,
+            )
+        except InvalidInput as exc:
+            form_error(form, exc)
+            return self.render_to_response(self.get_context_data(settings_form=form))
+        messages.success(self.request, "Settings saved.")
+
+
+class VersionView(OpDispatchMixin, PromptMixin, TemplateView):
     template_name = "prompts/version.html"
 
     def get_context_data(self, **kwargs):
@@ -267,31 +268,43 @@ class VersionView(PromptMixin, TemplateView):
             **kwargs,
         )
 
-    def post(self, request, *args, **kwargs):
-        version = self.get_version()
-        op = request.POST.get("op")
-        if op == "submit":
-            services.version_submit(actor=self.actor, version=version)
-            messages.success(request, f"v{version.number} is in review.")
-        elif op == "withdraw":
-            services.version_withdraw(actor=self.actor, version=version)
-            messages.success(request, f"v{version.number} withdrawn.")
-        elif op == "retract":
-            approval = selectors.approval_get(
-                org=self.org, version=version, approval_id=_posted_id(request, "approval")
-            )
-            services.approval_retract(actor=self.actor, approval=approval)
-            messages.success(request, "Your decision was retracted.")
-        elif op == "attach":
-            try:
-                services.version_attach_eval_run(
-                    actor=self.actor, version=version, run_id=request.POST.get("run")
-                )
-            except InvalidInput as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(request, "Eval run linked.")
+    # --- operations (each one service call) ---------------------------------------------
+
+    ops = {
+        "submit": "op_submit",
+        "withdraw": "op_withdraw",
+        "retract": "op_retract",
+        "attach": "op_attach",
+    }
+
+    def op_target(self):
+        return self.get_version()
+
+    def op_done(self, version):
         return redirect(self.version_url(version.number))
+
+    def op_submit(self, version, p):
+        services.version_submit(actor=self.actor, version=version)
+        messages.success(self.request, f"v{version.number} is in review.")
+
+    def op_withdraw(self, version, p):
+        services.version_withdraw(actor=self.actor, version=version)
+        messages.success(self.request, f"v{version.number} withdrawn.")
+
+    def op_retract(self, version, p):
+        approval = selectors.approval_get(
+            org=self.org, version=version, approval_id=_posted_id(self.request, "approval")
+        )
+        services.approval_retract(actor=self.actor, approval=approval)
+        messages.success(self.request, "Your decision was retracted.")
+
+    def op_attach(self, version, p):
+        try:
+            services.version_attach_eval_run(actor=self.actor, version=version, run_id=p.get("run"))
+        except InvalidInput as exc:
+            messages.error(self.request, exc.message)
+        else:
+            messages.success(self.request, "Eval run linked.")
 
 
 class ReviewView(PromptMixin, TemplateView):
@@ -319,7 +332,7 @@ class ReviewView(PromptMixin, TemplateView):
             try:
                 services.version_review(actor=self.actor, version=version, **form.cleaned_data)
             except InvalidInput as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 version.refresh_from_db()
                 messages.success(
@@ -382,7 +395,7 @@ class ProposeView(PromptMixin, TemplateView):
                     source=PromptVersion.Source.UI,
                 )
             except InvalidInput as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 if created:
                     messages.success(request, f"v{version.number} proposed ({version.status}).")
@@ -446,7 +459,7 @@ class DeployView(PromptMixin, TemplateView):
                     break_glass_reason=d["break_glass_reason"],
                 )
             except InvalidInput as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 if deployment is None:
                     messages.info(request, f"'{d['label']}' already points at v{version.number}.")

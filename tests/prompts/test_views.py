@@ -378,3 +378,20 @@ def test_retract_is_offered_whenever_the_service_allows_it(acme, login, prompt):
     objection.refresh_from_db()
     assert objection.retracted_at is not None
     assert b'value="retract"' not in c.get(page_url).content
+
+
+@pytest.mark.parametrize("page", ["detail", "version"])
+def test_unknown_or_missing_op_is_a_400_page_naming_the_ops(acme, login, prompt, page):
+    propose(acme, prompt)
+    kw = {"name": prompt.name} | ({"number": 1} if page == "version" else {})
+    c = login(acme.users["admin"])
+    for data in ({"op": "explode"}, {}):
+        r = c.post(url(page, acme, **kw), data)
+        assert r.status_code == 400 and b'data-testid="unknown-op"' in r.content
+        assert (b"\xe2\x80\x9cexplode\xe2\x80\x9d" in r.content) == bool(data)
+    assert (
+        b"grant, protect, revoke, settings" in c.post(url("detail", acme, name=prompt.name)).content
+    )
+    # The prompt is looked up first: a missing one is a 404 whatever the op.
+    missing = {"name": "missing"} | ({"number": 1} if page == "version" else {})
+    assert c.post(url(page, acme, **missing), {"op": "explode"}).status_code == 404
