@@ -248,3 +248,38 @@ def test_a_claim_that_loses_the_race_returns_the_winning_lease(acme, monkeypatch
     assert Assignment.objects.filter(reviewer=actor.user, state="active").count() == 1
     assert QueueItem.objects.get(pk=second.pk).active_claims == 0
     assert QueueItem.objects.get(pk=winner.item_id).active_claims == 1
+
+
+@pytest.mark.postgres
+def test_both_claim_backends_pick_the_same_items_and_leave_the_same_rows(acme):
+    """The one-statement PostgreSQL claim and the portable ORM claim are two implementations
+    of one interface: over identical queues they pick the same items in the same order and
+    leave the same counts and leases behind."""
+    now = timezone.now()
+    lease = now + timedelta(minutes=10)
+    users = [acme.users[u] for u in ("reviewer1", "reviewer2", "maint1", "maint2", "admin")]
+    seen = []
+    for index, backend in enumerate((backends.PortableBackend(), backends.PostgresBackend())):
+        queue = make_queue(acme, name=f"Twin {index}", overlap=2)
+        gens = make_generations(acme, 3, prefix=f"twin{index}")
+        items = fill(queue, gens[:1]) + fill(queue, gens[1:2], priority=5) + fill(queue, gens[2:])
+        position = {item.pk: n for n, item in enumerate(items)}
+        picks = []
+        for user in users:
+            assignment = backend.claim(queue, user, now, lease)
+            picks.append(position[assignment.item_id])
+            assert assignment.reviewer_id == user.pk and assignment.state == "active"
+        counts = sorted(
+            (position[pk], claims)
+            for pk, claims in QueueItem.objects.filter(queue=queue).values_list(
+                "id", "active_claims"
+            )
+        )
+        leases = sorted(
+            Assignment.objects.filter(queue=queue).values_list(
+                "reviewer_id", "state", "claimed_at", "lease_expires_at"
+            )
+        )
+        seen.append((picks, counts, leases))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [1, 1, 0, 0, 2]
