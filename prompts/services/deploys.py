@@ -8,6 +8,7 @@ from django.db import transaction
 
 from llmops.audit.services import audit_record
 from llmops.catalog.selectors import check_model_version
+from llmops.common import clean
 from llmops.common.errors import InvalidInput, NotFound, PolicyViolation
 from llmops.notify.services import notify
 from llmops.tenancy.actor import Actor
@@ -157,9 +158,7 @@ def label_deploy(
     Returns None when the label already points there (nothing changes)."""
     prompt = _open_prompt(actor, prompt, "prompt.deploy")
     name = _label_name(label)
-    reason = (reason or "").strip()
-    if len(reason) > 5000:
-        raise InvalidInput("reason is at most 5000 characters.", field="reason")
+    reason = clean.text(reason, field="reason", max_length=5000)
     glass = _break_glass(actor, break_glass_reason, through="prompt.deploy", obj=prompt)
     version = _lock_version(actor, version)
     if version.prompt_id != prompt.pk:

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from llmops.audit.services import audit_record
+from llmops.common import clean
 from llmops.common.errors import InvalidInput
 from llmops.evals.models import EvalPolicy
 from llmops.tenancy import guardian
@@ -31,13 +32,11 @@ def _tags(tags: Any) -> list[str]:
 
 
 def _required_approvals(value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput("required_approvals must be a whole number.", field="required_approvals")
-    if isinstance(value, bool) or n < 1 or n > 10:
+    n = clean.count(value, field="required_approvals", min_value=1, max_value=10)
+    if n is None:
         raise InvalidInput(
-            "required_approvals must be between 1 and 10.", field="required_approvals"
+            "required_approvals is required: a whole number from 1 to 10.",
+            field="required_approvals",
         )
     return n
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from llmops.audit.services import audit_record
+from llmops.common import clean
 from llmops.common.errors import (
     GovernanceError,
     InvalidInput,
@@ -40,9 +41,7 @@ def _open_approvals(version: PromptVersion):
 
 
 def _clean_comment(decision: str, comment: str) -> str:
-    comment = (comment or "").strip()
-    if len(comment) > 10_000:
-        raise InvalidInput("comment is at most 10,000 characters.", field="comment")
+    comment = clean.text(comment, field="comment", max_length=10_000)
     if decision != Decision.APPROVE and not comment:
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
     return comment

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from llmops.audit.services import audit_record
 from llmops.catalog.selectors import model_by_model_id
+from llmops.common import clean
 from llmops.common.errors import GovernanceError, InvalidInput, InvalidTransition, NotPermitted
 from llmops.notify.services import notify
 from llmops.tenancy.actor import Actor
@@ -139,7 +140,7 @@ def _submit(actor: Actor, version: PromptVersion, author_ids: set[int]) -> list[
 
 
 def _clean_version_input(
-    actor: Actor, *, model: Any, message: Any, source: str, source_path: str, source_commit: str
+    actor: Actor, *, model: Any, source: str, source_path: str, source_commit: str
 ):
     """The pinned catalog model of a proposal, after checking its other plain fields."""
     if not isinstance(model, str) or not model.strip():
@@ -149,8 +150,6 @@ def _clean_version_input(
         raise InvalidInput(f"Model '{model}' is not in the catalog.", field="model")
     if source not in PromptVersion.Source.values:
         raise InvalidInput("source must be ui, api or git.", field="source")
-    if not isinstance(message, str) or len(message) > 5000:
-        raise InvalidInput("message must be text of at most 5000 characters.", field="message")
     if len(source_path or "") > 500 or len(source_commit or "") > 64:
         raise InvalidInput("path or commit too long.", field="commit")
     return pinned
@@ -211,11 +210,11 @@ def version_create(
     pinned = _clean_version_input(
         actor,
         model=model,
-        message=message,
         source=source,
         source_path=source_path,
         source_commit=source_commit,
     )
+    message = clean.text(message, field="message", max_length=5000)
     digest = content_hash(
         template=content.template,
         messages=content.messages,
@@ -235,7 +234,7 @@ def version_create(
         pinned=pinned,
         digest=digest,
         author_email=author_email,
-        message=message.strip(),
+        message=message,
         source=source,
         source_path=(source_path or "").strip(),
         source_commit=(source_commit or "").strip(),

@@ -665,3 +665,44 @@ def test_beat_task_runs_for_every_org(acme, globex, prompt):
     v.model.status = "suspended"
     v.model.save()
     assert warn_model_risks() == 1
+
+
+# -- input cleaning (llmops.common.clean): a 400 naming the field, never a 500 ----------
+
+
+@pytest.mark.parametrize("bad", ["", None, 2.5, "2.5", True, 0, 11, "two", [2]])
+def test_required_approvals_must_be_a_whole_number_from_1_to_10(acme, model, bad):
+    with pytest.raises(InvalidInput) as exc:
+        services.prompt_create(actor=acme.actor("maint1"), name="p", required_approvals=bad)
+    assert exc.value.field == "required_approvals"
+    assert (
+        services.prompt_create(
+            actor=acme.actor("maint1"), name="q", required_approvals=" 3 "
+        ).required_approvals
+        == 3
+    )
+
+
+def test_text_fields_that_are_not_text_name_the_field(acme, prompt):
+    v = propose(acme, prompt)
+    cases = [
+        (
+            "comment",
+            lambda: services.version_review(
+                actor=acme.actor("maint2"), version=v, decision="reject", comment=123
+            ),
+        ),
+        (
+            "reason",
+            lambda: services.label_deploy(
+                actor=acme.actor("maint2"), prompt=prompt, label="staging", version=v, reason=["x"]
+            ),
+        ),
+        ("message", lambda: propose(acme, prompt, template="Other {{ x }}", message="a\x00b")),
+        ("message", lambda: propose(acme, prompt, template="Other {{ x }}", message="m" * 5001)),
+    ]
+    for field, call in cases:
+        with pytest.raises(InvalidInput) as exc:
+            call()
+        assert exc.value.field == field
+    assert PromptVersion.objects.filter(prompt=prompt).count() == 1
