@@ -4,12 +4,13 @@
 # A fresh database gets the demo data and two keys of the `acme` organization: a personal
 # key of its admin (every scope) and a machine key (every scope a machine may hold). Each
 # key runs every operation of /api/schema/ with a bounded number of examples. The run fails
-# on any server error (5xx) or any answer that does not match the schema (status code,
-# content type, body). Traffic goes to 127.0.0.1 only.
+# on any server error (5xx), any answer that does not match the schema (status code, content
+# type, headers, body), an ignored key, or a deleted object still served. Traffic goes to
+# 127.0.0.1 only.
 #
 # Environment: DATABASE_HOST_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432),
 # SCHEMATHESIS_DB (database name, dropped and recreated), SCHEMATHESIS_PORT,
-# SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_CHECKS,
+# SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_CHECKS, SCHEMATHESIS_EXCLUDE_CHECKS, SCHEMATHESIS_SEED,
 # SCHEMATHESIS_OUT (directory for the server log and the reports).
 set -euo pipefail
 
@@ -21,7 +22,10 @@ PG_SERVER="${DATABASE_HOST_URL:-postgres://postgres@127.0.0.1:5432}"
 DB_NAME="${SCHEMATHESIS_DB:-llmops_schemathesis}"
 PORT="${SCHEMATHESIS_PORT:-8765}"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-8}"
-CHECKS="${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
+# Every check but the two that judge how strict input validation is against the request
+# schemas (documented loosely on purpose: services name the field of a bad input in a 400).
+CHECKS="${SCHEMATHESIS_CHECKS:-all}"
+EXCLUDE_CHECKS="${SCHEMATHESIS_EXCLUDE_CHECKS-negative_data_rejection,positive_data_acceptance}"
 OUT="${SCHEMATHESIS_OUT:-test-results/schemathesis}"
 BASE="http://127.0.0.1:${PORT}"
 
@@ -72,7 +76,8 @@ run_key() {
   # From the report directory: schemathesis keeps its example database in the working one.
   (cd "$OUT" && "$BIN/schemathesis" --config-file "$OUT/schemathesis.toml" run "${BASE}/api/schema/" \
     --header "Authorization: Bearer ${key}" \
-    --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" \
+    --checks "$CHECKS" ${EXCLUDE_CHECKS:+--exclude-checks "$EXCLUDE_CHECKS"} \
+    --max-examples "$MAX_EXAMPLES" \
     --seed "${SCHEMATHESIS_SEED:-1}" --workers 1 --no-shrink --request-timeout 30 \
     --suppress-health-check all --output-sanitize true --continue-on-failure \
     --report junit --report-junit-path "$OUT/${name}.xml") \
