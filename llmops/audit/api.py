@@ -10,27 +10,15 @@ from llmops.common.api import CreatedCursorPagination
 from llmops.tenancy.permissions import request_actor
 
 from . import selectors
+from .chain import STORED
 from .models import AuditEvent
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "created_at",
-            "actor_type",
-            "actor_id",
-            "actor_label",
-            "action",
-            "target_type",
-            "target_id",
-            "target_label",
-            "details",
-            "ip",
-            "prev_hash",
-            "hash",
-        ]
+        # The stored columns but the organization (the key's own, so implied).
+        fields = [name for name in STORED if name != "organization_id"]
 
 
 class AuditPagination(CreatedCursorPagination):

@@ -22,6 +22,8 @@ FIELDS = (
     "ip",
     "prev_hash",
 )
+# Every column an event stores besides its id: the hashed fields, then the hash itself.
+STORED = (*FIELDS, "hash")
 
 
 def canonical_time(value: datetime) -> str:

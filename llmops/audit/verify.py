@@ -4,26 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chain import GENESIS, event_hash
+from .chain import GENESIS, STORED, event_hash
 from .models import AuditEvent, ChainHead
 
-COLUMNS = (
-    "id",
-    "organization_id",
-    "seq",
-    "created_at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "ip",
-    "prev_hash",
-    "hash",
-)
+COLUMNS = ("id", *STORED)
 
 
 @dataclass
