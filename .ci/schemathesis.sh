@@ -85,6 +85,8 @@ run_key() {
 }
 run_key admin "$ADMIN_KEY"
 run_key machine "$MACHINE_KEY"
-server_errors=$(grep -c '"status": 5\|Internal Server Error' "$OUT/server.log" || true)
-echo "server log: $OUT/server.log (${server_errors} lines about server errors)"
+server_errors=$(grep -c '"status": 5[0-9][0-9]' "$OUT/server.log" || true)
+echo "server errors answered: ${server_errors:-0} (server log: $OUT/server.log)"
+{ grep -o '"method": "[A-Z]*", "path": "[^"]*", "status": 5[0-9][0-9]' "$OUT/server.log" || true; } \
+  | sed -E 's/"method": "([A-Z]+)", "path": "([^"]*)", "status": ([0-9]+)/\3 \1 \2/' | sort | uniq -c
 exit "$status"
