@@ -119,9 +119,8 @@ class MemberDetailView(OrgMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         membership = selectors.member_get(org=self.org, membership_id=self.kwargs["membership_id"])
-        return super().get_context_data(
-            m=membership, form=RoleForm(initial={"role": membership.role}), **kwargs
-        )
+        kwargs.setdefault("form", RoleForm(initial={"role": membership.role}))  # or the posted one
+        return super().get_context_data(m=membership, **kwargs)
 
     def post(self, request, *args, **kwargs):
         membership = selectors.member_get(org=self.org, membership_id=self.kwargs["membership_id"])

@@ -84,6 +84,20 @@ def test_change_role_on_the_page(acme, globex, login):
     assert event.target_label == "acme-viewer"
 
 
+@pytest.mark.parametrize("role", ["owner", ""])
+def test_an_unknown_role_is_shown_on_the_form_not_a_500(acme, globex, login, role):
+    m = membership(acme, "viewer")
+    client = login(acme.users["admin"])
+    response = client.post(url("member_detail", membership_id=m.pk), {"op": "role", "role": role})
+    assert response.status_code == 200
+    page = response.content.decode()
+    form = page.split('<label for="id_role">')[1].split("</form>")[0]
+    assert 'class="errorlist"' in form, "the error stands under the role field"
+    m.refresh_from_db()
+    assert m.role == "viewer"
+    assert not events(acme, "member.role_changed")
+
+
 def test_remove_on_the_page_takes_team_places_and_personal_keys(acme, globex, login):
     team = services.team_create(actor=acme.actor(), name="owners")
     services.team_add_member(actor=acme.actor(), team=team, username="acme-maint1")
