@@ -130,8 +130,40 @@ def contract():
 def seeded(acme, globex):
     out = io.StringIO()
     for label in DEMO_APPS:
+        if label == "llmops.traces":  # a few generations, not the demo's 5,000
+            _ingest_some(acme)
+            continue
         import_module(f"{label}.demo").seed(org=acme.org, users=acme.users, stdout=out)
     return acme
+
+
+def _ingest_some(world, n: int = 40) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from llmops.traces.services import generations_ingest
+
+    now = timezone.now()
+    items = [
+        {
+            "external_id": f"schema-{i}",
+            "model": "claude-sonnet-4-5-20250929",
+            "prompt": {"name": ("support-reply", "summarize-ticket")[i % 2], "version": 1},
+            "input": [{"role": "user", "content": f"Question {i}?"}],
+            "output": f"Answer {i}.",
+            "latency_ms": 500 + i,
+            "input_tokens": 100,
+            "output_tokens": 20,
+            "user_ref": f"u-{i % 5}",
+            "created_at": (now - timedelta(hours=i)).isoformat(),
+        }
+        for i in range(n)
+    ]
+    result = generations_ingest(
+        actor=world.actor("admin"), body=json.dumps({"generations": items}).encode()
+    )
+    assert result.as_dict()["accepted"] == n, result.as_dict()
 
 
 def first(client, url, key="results"):
