@@ -43,6 +43,18 @@ def _posted_id(request, field: str) -> int:
         raise NotFound("No such record.")
 
 
+def _run_form(view, form, call, *, name: str = "form"):
+    """Validate `form` and hand its cleaned data to `call` (one service call and what
+    follows it); a service's 400 goes on the form field it names. An invalid or refused
+    form is the page again, the form in the context as `name`."""
+    if form.is_valid():
+        try:
+            return call(form.cleaned_data)
+        except InvalidInput as exc:
+            form_error(form, exc)
+    return view.render_to_response(view.get_context_data(**{name: form}))
+
+
 class PromptMixin(OrgMixin):
     action = "prompt.view"
 
@@ -109,18 +121,12 @@ class PromptCreateView(OrgMixin, TemplateView):
         return super().get_context_data(form=kwargs.pop("form", None) or PromptForm(), **kwargs)
 
     def post(self, request, *args, **kwargs):
-        form = PromptForm(request.POST)
-        if form.is_valid():
-            try:
-                prompt = services.prompt_create(actor=self.actor, **form.cleaned_data)
-            except InvalidInput as exc:
-                form_error(form, exc)
-            else:
-                messages.success(
-                    request, f"Prompt {prompt.name} created. Propose its first version."
-                )
-                return redirect("prompts:propose", org_slug=self.org.slug, name=prompt.name)
-        return self.render_to_response(self.get_context_data(form=form))
+        def create(d):
+            prompt = services.prompt_create(actor=self.actor, **d)
+            messages.success(request, f"Prompt {prompt.name} created. Propose its first version.")
+            return redirect("prompts:propose", org_slug=self.org.slug, name=prompt.name)
+
+        return _run_form(self, PromptForm(request.POST), create)
 
 
 class PromptDetailView(OpDispatchMixin, PromptMixin, TemplateView):
@@ -172,22 +178,19 @@ class PromptDetailView(OpDispatchMixin, PromptMixin, TemplateView):
 
     def op_owners(self, prompt, p):
         form = OwnerForm(p, teams=team_list(org=self.org))
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(owner_form=form))
         grant = p.get("op") == "grant"
-        fn = services.prompt_owner_grant if grant else services.prompt_owner_revoke
-        try:
-            fn(
+
+        def owners(d):
+            (services.prompt_owner_grant if grant else services.prompt_owner_revoke)(
                 actor=self.actor,
                 prompt=prompt,
-                username=form.cleaned_data["username"].strip(),
-                team_id=form.cleaned_data["team"] or None,
+                username=d["username"].strip(),
+                team_id=d["team"] or None,
                 perms=form.perms() or None,
             )
-        except InvalidInput as exc:
-            form_error(form, exc)
-            return self.render_to_response(self.get_context_data(owner_form=form))
-        messages.success(self.request, "Owners updated.")
+            messages.success(self.request, "Owners updated.")
+
+        return _run_form(self, form, owners, name="owner_form")
 
     def op_protect(self, prompt, p):
         label = prompt.labels.get(pk=_posted_id(self.request, "label"))
@@ -199,22 +202,19 @@ class PromptDetailView(OpDispatchMixin, PromptMixin, TemplateView):
         )
 
     def op_settings(self, prompt, p):
-        form = PromptSettingsForm(p, policies=policy_list(org=self.org))
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(settings_form=form))
-        try:
+        def save(d):
             services.prompt_update(
                 actor=self.actor,
                 prompt=prompt,
-                description=form.cleaned_data["description"],
-                tags=form.cleaned_data["tags"],
-                required_approvals=form.cleaned_data["required_approvals"],
-                eval_policy=form.cleaned_data["eval_policy"] or None,
+                description=d["description"],
+                tags=d["tags"],
+                required_approvals=d["required_approvals"],
+                eval_policy=d["eval_policy"] or None,
             )
-        except InvalidInput as exc:
-            form_error(form, exc)
-            return self.render_to_response(self.get_context_data(settings_form=form))
-        messages.success(self.request, "Settings saved.")
+            messages.success(self.request, "Settings saved.")
+
+        form = PromptSettingsForm(p, policies=policy_list(org=self.org))
+        return _run_form(self, form, save, name="settings_form")
 
 
 class VersionView(OpDispatchMixin, PromptMixin, TemplateView):
@@ -327,21 +327,18 @@ class ReviewView(PromptMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         version = self.get_version()
-        form = ReviewForm(request.POST)
-        if form.is_valid():
-            try:
-                services.version_review(actor=self.actor, version=version, **form.cleaned_data)
-            except InvalidInput as exc:
-                form_error(form, exc)
-            else:
-                version.refresh_from_db()
-                messages.success(
-                    request,
-                    f"Decision recorded: {form.cleaned_data['decision'].replace('_', ' ')}. "
-                    f"v{version.number} is {version.get_status_display().lower()}.",
-                )
-                return redirect(self.version_url(version.number))
-        return self.render_to_response(self.get_context_data(form=form))
+
+        def review(d):
+            services.version_review(actor=self.actor, version=version, **d)
+            version.refresh_from_db()
+            messages.success(
+                request,
+                f"Decision recorded: {d['decision'].replace('_', ' ')}. "
+                f"v{version.number} is {version.get_status_display().lower()}.",
+            )
+            return redirect(self.version_url(version.number))
+
+        return _run_form(self, ReviewForm(request.POST), review)
 
 
 class ProposeView(PromptMixin, TemplateView):
@@ -377,34 +374,30 @@ class ProposeView(PromptMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         prompt = self.get_prompt()
-        form = ProposeForm(request.POST, models=self._models())
-        if form.is_valid():
-            d = form.cleaned_data
+
+        def propose(d):
             is_chat = d["kind"] == "messages"
-            try:
-                version, created = services.version_create(
-                    actor=self.actor,
-                    prompt=prompt,
-                    model=d["model"],
-                    template=None if is_chat else d["template"],
-                    messages=d.get("messages_json") if is_chat else None,
-                    params=d["params"],
-                    tools=d["tools"],
-                    message=d["message"],
-                    submit=d["submit_for_review"],
-                    source=PromptVersion.Source.UI,
-                )
-            except InvalidInput as exc:
-                form_error(form, exc)
+            version, created = services.version_create(
+                actor=self.actor,
+                prompt=prompt,
+                model=d["model"],
+                template=None if is_chat else d["template"],
+                messages=d.get("messages_json") if is_chat else None,
+                params=d["params"],
+                tools=d["tools"],
+                message=d["message"],
+                submit=d["submit_for_review"],
+                source=PromptVersion.Source.UI,
+            )
+            if created:
+                messages.success(request, f"v{version.number} proposed ({version.status}).")
             else:
-                if created:
-                    messages.success(request, f"v{version.number} proposed ({version.status}).")
-                else:
-                    messages.warning(
-                        request, f"Nothing changed: identical to v{version.number}, no new version."
-                    )
-                return redirect(self.version_url(version.number))
-        return self.render_to_response(self.get_context_data(form=form))
+                messages.warning(
+                    request, f"Nothing changed: identical to v{version.number}, no new version."
+                )
+            return redirect(self.version_url(version.number))
+
+        return _run_form(self, ProposeForm(request.POST, models=self._models()), propose)
 
 
 class DeployView(PromptMixin, TemplateView):
@@ -445,31 +438,25 @@ class DeployView(PromptMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         prompt = self.get_prompt()
-        form = DeployForm(request.POST, versions=self._versions())
-        if form.is_valid():
-            d = form.cleaned_data
+
+        def deploy(d):
             version = self.get_version(number=int(d["version"]))
-            try:
-                deployment = services.label_deploy(
-                    actor=self.actor,
-                    prompt=prompt,
-                    label=d["label"].strip(),
-                    version=version,
-                    reason=d["reason"],
-                    break_glass_reason=d["break_glass_reason"],
-                )
-            except InvalidInput as exc:
-                form_error(form, exc)
+            deployment = services.label_deploy(
+                actor=self.actor,
+                prompt=prompt,
+                label=d["label"].strip(),
+                version=version,
+                reason=d["reason"],
+                break_glass_reason=d["break_glass_reason"],
+            )
+            if deployment is None:
+                messages.info(request, f"'{d['label']}' already points at v{version.number}.")
             else:
-                if deployment is None:
-                    messages.info(request, f"'{d['label']}' already points at v{version.number}.")
-                else:
-                    verb = "Rolled back" if deployment.is_rollback else "Deployed"
-                    messages.success(
-                        request, f"{verb}: '{d['label']}' now serves v{version.number}."
-                    )
-                return redirect(self.prompt_url())
-        return self.render_to_response(self.get_context_data(form=form))
+                verb = "Rolled back" if deployment.is_rollback else "Deployed"
+                messages.success(request, f"{verb}: '{d['label']}' now serves v{version.number}.")
+            return redirect(self.prompt_url())
+
+        return _run_form(self, DeployForm(request.POST, versions=self._versions()), deploy)
 
 
 class DiffView(PromptMixin, TemplateView):
