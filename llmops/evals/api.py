@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llmops.catalog import services as catalog_services
+from llmops.common import clean
 from llmops.common.api import CreatedCursorPagination
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.permissions import request_actor
@@ -95,8 +96,8 @@ class DatasetListView(ListAPIView):
         body = _body(request)
         dataset = services.dataset_create(
             actor=actor,
-            name=body.get("name") or "",
-            description=body.get("description") or "",
+            name=clean.text(body.get("name"), field="name", max_length=200),
+            description=clean.text(body.get("description"), field="description", max_length=20000),
             tags=body.get("tags") or [],
         )
         dataset.case_total = 0

@@ -6,6 +6,8 @@ import json
 
 from django import forms
 
+from llmops.common.hygiene import json_problem
+
 from .models import EvalCase
 
 
@@ -16,10 +18,24 @@ def _json_field(value: str, *, required: bool):
             raise forms.ValidationError("Required.")
         return None
     try:
-        return json.loads(value)
+        decoded = json.loads(value)
     except json.JSONDecodeError:
         # Plain text is a JSON string: most inputs are a question.
         return value
+    except RecursionError:
+        raise forms.ValidationError("The JSON is nested too deeply.")
+    _refuse(decoded, "The JSON")
+    return decoded
+
+
+def _refuse(value, where: str) -> None:
+    """Refused text (llmops.common.hygiene) inside JSON a person typed or uploaded: JSON's
+    "\\u0000" and "\\ud800" escapes decode to characters no database stores."""
+    found = json_problem(value)
+    if found is not None:
+        field, problem = found
+        inside = "" if field == "body" else f" at {field}"
+        raise forms.ValidationError(f"{where}{inside} {problem}.")
 
 
 class DatasetForm(forms.Form):
@@ -70,9 +86,13 @@ class ImportForm(forms.Form):
             if not line.strip():
                 continue
             try:
-                cases.append(json.loads(line))
+                case = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise forms.ValidationError(f"Line {number} is not valid JSON: {exc.msg}.")
+            except RecursionError:
+                raise forms.ValidationError(f"Line {number} is nested too deeply.")
+            _refuse(case, f"Line {number}")
+            cases.append(case)
         data["cases"] = cases
         return data
 

@@ -273,8 +273,9 @@ class PolicyView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         services.policy_default(org=self.org)
         policies = list(selectors.policy_list(org=self.org))
-        editing = None
-        if self.request.GET.get("edit"):
+        # A refused POST passes the policy it was editing; a GET names it with ?edit=.
+        editing = kwargs.pop("editing", None)
+        if editing is None and self.request.GET.get("edit"):
             editing = next((p for p in policies if str(p.pk) == self.request.GET["edit"]), None)
             if editing is None:
                 raise NotFound("No such policy.")

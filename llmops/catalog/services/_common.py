@@ -104,15 +104,19 @@ def _may_break_glass(actor: Actor) -> bool:
     )
 
 
-def _break_glass(actor: Actor, reason: str | None, blocked_by: list[str]) -> str:
-    """Return the reason when break-glass overrides `blocked_by`; raise when it may not."""
+def _break_glass(actor: Actor, reason: str | None, blocked_by: list[tuple[str, str]]) -> str:
+    """Return the reason when break-glass overrides `blocked_by` ((rule code, message)
+    pairs); raise when it may not. A refusal carries the first rule's code (`four_eyes`,
+    `no_evidence`, `floating_model_id`), as prompts' rules do, and every code in
+    `details.rules`."""
     if not blocked_by:
         return ""
     if not reason or not str(reason).strip():
         raise PolicyViolation(
-            "; ".join(blocked_by) + ". An admin may proceed with break-glass and a written reason.",
-            code="policy_violation",
-            details={"rules": blocked_by},
+            "; ".join(message for _, message in blocked_by)
+            + ". An admin may proceed with break-glass and a written reason.",
+            code=blocked_by[0][0],
+            details={"rules": [code for code, _ in blocked_by]},
         )
     if actor.is_machine or not actor.is_human or not _may_break_glass(actor):
         raise NotPermitted("Only an admin, in person, may use break-glass.")

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from llmops.audit.services import audit_record
 from llmops.common.errors import InvalidInput, InvalidTransition, NotFound, NotPermitted
+from llmops.common.hygiene import has_control_characters, text_problem
 from llmops.evals.models import EvalRun
 from llmops.evals.services import policy_default, policy_evaluate, run_create
 from llmops.tenancy.actor import Actor
@@ -58,7 +59,12 @@ def model_ref_resolve(*, actor: Actor, ref: Any) -> tuple[ModelVersion | None, s
         return None, ""
     if isinstance(ref, bool) or not isinstance(ref, int | str):
         raise InvalidInput("model must be a model id or a catalog id.", field="model")
-    if isinstance(ref, int) or ref.strip().isdigit():
+    if isinstance(ref, str) and (text_problem(ref) or has_control_characters(ref)):
+        raise InvalidInput(
+            "model must be a model id or a catalog id, without control characters.",
+            field="model",
+        )
+    if isinstance(ref, int) or (ref.strip().isascii() and ref.strip().isdigit()):
         model = ModelVersion.objects.for_org(actor.org).filter(pk=int(ref)).first()
         if model is None:
             raise NotFound("No such model version.")

@@ -41,12 +41,16 @@ def _evidence_summary(model: ModelVersion) -> list[dict]:
     ]
 
 
-def _decision_blockers(actor: Actor, model: ModelVersion, decision: str, evidence) -> list[str]:
-    """The rules break-glass may override for this decision (a floating id where the
-    organization does not allow them is refused outright)."""
+def _decision_blockers(
+    actor: Actor, model: ModelVersion, decision: str, evidence
+) -> list[tuple[str, str]]:
+    """The rules break-glass may override for this decision, as (code, message) pairs (a
+    floating id where the organization does not allow them is refused outright)."""
     blocked_by = []
     if model.requested_by_id is not None and model.requested_by_id == actor.user_id:
-        blocked_by.append("Four eyes: nobody decides on a model version they proposed")
+        blocked_by.append(
+            ("four_eyes", "Four eyes: nobody decides on a model version they proposed")
+        )
     if decision != "approve":
         return blocked_by
     if model.is_floating and not actor.org.allow_floating_models:
@@ -54,11 +58,15 @@ def _decision_blockers(actor: Actor, model: ModelVersion, decision: str, evidenc
             f"Floating model ids: '{model.model_id}' is not pinned to a dated version, and "
             "this organization does not allow approving floating ids (an admin can correct "
             "a wrong flag, or allow floating ids in the settings).",
+            code="floating_model_id",
             details={"rules": ["floating_model_id"]},
         )
     if not any(e["passed"] for e in evidence):
         blocked_by.append(
-            "Eval gate: approval needs at least one passing eval run linked as evidence"
+            (
+                "no_evidence",
+                "Eval gate: approval needs at least one passing eval run linked as evidence",
+            )
         )
     return blocked_by
 
@@ -118,7 +126,7 @@ def model_decide(
             "evidence": evidence,
             "break_glass": bool(used),
             "break_glass_reason": used,
-            "rules_overridden": blocked_by if used else [],
+            "rules_overridden": [message for _, message in blocked_by] if used else [],
         },
     )
     return model
@@ -146,7 +154,7 @@ def model_transition(
     """Suspend, reinstate, deprecate or retire (with a reason). Incidents call this to
     suspend a model; the system actor may too."""
     _own(actor, model)
-    if to not in TRANSITIONS:
+    if not isinstance(to, str) or to not in TRANSITIONS:
         raise InvalidInput(
             "to must be one of suspended, approved, deprecated, retired.", field="to"
         )
@@ -161,8 +169,11 @@ def model_transition(
     blocked_by = []
     if to == Status.APPROVED and model.is_floating and not actor.org.allow_floating_models:
         blocked_by.append(
-            f"Floating model ids: '{model.model_id}' is floating and this organization does "
-            "not allow floating ids"
+            (
+                "floating_model_id",
+                f"Floating model ids: '{model.model_id}' is floating and this organization "
+                "does not allow floating ids",
+            )
         )
     used = _break_glass(actor, break_glass_reason, blocked_by)
     _set_status(model, to, break_glass=used, **_transition_dates(model, to))
