@@ -11,7 +11,7 @@ from django.views.generic import TemplateView
 from llmops.common.errors import InvalidInput
 from llmops.common.forms import form_error
 from llmops.evals import selectors as eval_selectors
-from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.policy import can
 
 from . import selectors, services
@@ -101,7 +101,7 @@ def model_usage_sections(actor, model) -> list[dict]:
     return sections
 
 
-class ModelDetailView(OrgMixin, TemplateView):
+class ModelDetailView(OpDispatchMixin, OrgMixin, TemplateView):
     template_name = "catalog/detail.html"
     action = "model.view"
 
@@ -149,57 +149,72 @@ class ModelDetailView(OrgMixin, TemplateView):
             **kwargs,
         )
 
-    def post(self, request, *args, **kwargs):
-        model = self.get_model()
-        p = request.POST
-        op = p.get("op")
-        if op == "decide":
-            decision = p.get("decision", "")
-            model = services.model_decide(
+    def op_target(self):
+        return self.get_model()
+
+    def op_done(self, model):
+        return redirect("catalog:detail", org_slug=self.org.slug, pk=model.pk)
+
+    ops = {
+        "decide": "op_decide",
+        "transition": "op_transition",
+        "attach": "op_attach",
+        "flag": "op_flag",
+        "lifecycle": "op_lifecycle",
+    }
+
+    def _moved(self, model):
+        messages.success(self.request, f"{model.model_id} is now {model.status}.")
+
+    def op_decide(self, model, p):
+        self._moved(
+            services.model_decide(
                 actor=self.actor,
                 model=model,
-                decision=decision,
+                decision=p.get("decision", ""),
                 comment=p.get("comment", ""),
                 break_glass_reason=p.get("break_glass_reason", "").strip() or None,
             )
-            messages.success(request, f"{model.model_id} is now {model.status}.")
-        elif op == "transition":
-            model = services.model_transition(
+        )
+
+    def op_transition(self, model, p):
+        self._moved(
+            services.model_transition(
                 actor=self.actor,
                 model=model,
                 to=p.get("to", ""),
                 reason=p.get("reason", ""),
                 break_glass_reason=p.get("break_glass_reason", "").strip() or None,
             )
-            messages.success(request, f"{model.model_id} is now {model.status}.")
-        elif op == "attach":
-            run = eval_selectors.run_get(org=self.org, pk=p.get("run"))
-            evidence = services.model_attach_evidence(actor=self.actor, model=model, run=run)
-            outcome = "passes" if evidence.passed else "does not pass"
-            messages.success(
-                request, f"Run {run.pk} attached as evidence; it {outcome} the default policy."
-            )
-        elif op == "flag":
-            services.model_set_floating(
-                actor=self.actor,
-                model=model,
-                is_floating=p.get("is_floating") == "1",
-                reason=p.get("reason", ""),
-            )
-            messages.success(request, "Floating flag updated.")
-        elif op == "lifecycle":
-            self.require("model.decide", model)
-            form = LifecycleForm(
-                p, replacements=selectors.model_list(org=self.org).exclude(pk=model.pk)
-            )
-            if not form.is_valid():
-                return self.render_to_response(self.get_context_data(lifecycle_form=form))
+        )
+
+    def op_attach(self, model, p):
+        run = eval_selectors.run_get(org=self.org, pk=p.get("run"))
+        evidence = services.model_attach_evidence(actor=self.actor, model=model, run=run)
+        outcome = "passes" if evidence.passed else "does not pass"
+        messages.success(
+            self.request, f"Run {run.pk} attached as evidence; it {outcome} the default policy."
+        )
+
+    def op_flag(self, model, p):
+        services.model_set_floating(
+            actor=self.actor,
+            model=model,
+            is_floating=p.get("is_floating") == "1",
+            reason=p.get("reason", ""),
+        )
+        messages.success(self.request, "Floating flag updated.")
+
+    def op_lifecycle(self, model, p):
+        self.require("model.decide", model)
+        form = LifecycleForm(
+            p, replacements=selectors.model_list(org=self.org).exclude(pk=model.pk)
+        )
+        if form.is_valid():
             try:
                 services.model_update(actor=self.actor, model=model, **form.cleaned_data)
             except InvalidInput as exc:
                 form_error(form, exc)
-                return self.render_to_response(self.get_context_data(lifecycle_form=form))
-            messages.success(request, "Lifecycle details saved.")
-        else:
-            raise InvalidInput("Unknown action.", field="op")
-        return redirect("catalog:detail", org_slug=self.org.slug, pk=model.pk)
+        if form.errors:
+            return self.render_to_response(self.get_context_data(lifecycle_form=form))
+        messages.success(self.request, "Lifecycle details saved.")

@@ -16,7 +16,7 @@ from django.views.generic import TemplateView, View
 
 from llmops.common.errors import InvalidInput
 from llmops.common.forms import form_error
-from llmops.tenancy.mixins import OrgMixin
+from llmops.tenancy.mixins import OpDispatchMixin, OrgMixin
 from llmops.tenancy.throttling import Throttled, check_actor
 
 from . import selectors, services, signing
@@ -109,7 +109,7 @@ def _secret_response(view, endpoint, secret: str, *, status: int = 200):
     return response
 
 
-class WebhookDetailView(OrgMixin, TemplateView):
+class WebhookDetailView(OpDispatchMixin, OrgMixin, TemplateView):
     template_name = "notify/webhook_detail.html"
     action = "webhook.manage"
 
@@ -145,53 +145,71 @@ class WebhookDetailView(OrgMixin, TemplateView):
     def get_context_data(self, **kwargs):
         return self.detail_context(self, self._endpoint())
 
-    def post(self, request, *args, **kwargs):
-        endpoint = self._endpoint()
-        op = request.POST.get("op")
-        back = redirect("notify:webhook_detail", org_slug=self.org.slug, endpoint_id=endpoint.pk)
-        if op == "delete":
-            services.webhook_delete(actor=self.actor, endpoint=endpoint)
-            messages.success(request, f"Webhook {endpoint.name} deleted.")
-            return redirect("notify:webhooks", org_slug=self.org.slug)
-        if op in ("enable", "disable"):
-            services.webhook_set_active(actor=self.actor, endpoint=endpoint, active=op == "enable")
-            messages.success(request, f"Webhook {endpoint.name} {op}d.")
-        elif op == "rotate":
-            form = RotateForm(request.POST)
-            if not form.is_valid():
-                context = self.detail_context(self, endpoint, rotate_form=form)
-                return render(request, self.template_name, context, status=400)
-            try:
-                endpoint, secret = services.webhook_rotate_secret(
-                    actor=self.actor,
-                    endpoint=endpoint,
-                    keep_old_hours=form.cleaned_data["keep_old_hours"],
-                )
-            except InvalidInput as exc:
-                form_error(form, exc)
-                context = self.detail_context(self, endpoint, rotate_form=form)
-                return render(request, self.template_name, context, status=400)
-            if endpoint.previous_secret_until:
-                until = endpoint.previous_secret_until.strftime("%Y-%m-%d %H:%M UTC")
-                messages.success(
-                    request, f"New secret generated; the old one also signs until {until}."
-                )
-            else:
-                messages.success(request, "New secret generated; the old one no longer signs.")
-            return _secret_response(self, endpoint, secret)
-        elif op == "retry_failed":
-            count = services.webhook_retry_failed(actor=self.actor, endpoint=endpoint)
-            messages.success(
-                request, f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again."
+    ops = {
+        "delete": "op_delete",
+        "enable": "op_enable",
+        "disable": "op_disable",
+        "rotate": "op_rotate",
+        "retry_failed": "op_retry_failed",
+        "test": "op_test",
+    }
+
+    def op_target(self):
+        return self._endpoint()
+
+    def op_done(self, endpoint):
+        return redirect("notify:webhook_detail", org_slug=self.org.slug, endpoint_id=endpoint.pk)
+
+    def op_delete(self, endpoint, p):
+        services.webhook_delete(actor=self.actor, endpoint=endpoint)
+        messages.success(self.request, f"Webhook {endpoint.name} deleted.")
+        return redirect("notify:webhooks", org_slug=self.org.slug)
+
+    def op_enable(self, endpoint, p):
+        services.webhook_set_active(actor=self.actor, endpoint=endpoint, active=True)
+        messages.success(self.request, f"Webhook {endpoint.name} enabled.")
+
+    def op_disable(self, endpoint, p):
+        services.webhook_set_active(actor=self.actor, endpoint=endpoint, active=False)
+        messages.success(self.request, f"Webhook {endpoint.name} disabled.")
+
+    def _rotate_refused(self, endpoint, form):
+        context = self.detail_context(self, endpoint, rotate_form=form)
+        return render(self.request, self.template_name, context, status=400)
+
+    def op_rotate(self, endpoint, p):
+        form = RotateForm(p)
+        if not form.is_valid():
+            return self._rotate_refused(endpoint, form)
+        try:
+            endpoint, secret = services.webhook_rotate_secret(
+                actor=self.actor,
+                endpoint=endpoint,
+                keep_old_hours=form.cleaned_data["keep_old_hours"],
             )
-        elif op == "test":
-            try:
-                check_actor(self.actor, "webhook_test")  # README "Limits"
-            except Throttled as exc:
-                messages.error(request, str(exc.detail))
-                return back
-            services.webhook_send_test(actor=self.actor, endpoint=endpoint)
-            messages.success(request, "Test delivery queued; its attempt appears below.")
+        except InvalidInput as exc:
+            form_error(form, exc)
+            return self._rotate_refused(endpoint, form)
+        if endpoint.previous_secret_until:
+            until = endpoint.previous_secret_until.strftime("%Y-%m-%d %H:%M UTC")
+            messages.success(
+                self.request, f"New secret generated; the old one also signs until {until}."
+            )
         else:
-            messages.error(request, "Unknown action.")
-        return back
+            messages.success(self.request, "New secret generated; the old one no longer signs.")
+        return _secret_response(self, endpoint, secret)
+
+    def op_retry_failed(self, endpoint, p):
+        count = services.webhook_retry_failed(actor=self.actor, endpoint=endpoint)
+        messages.success(
+            self.request, f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again."
+        )
+
+    def op_test(self, endpoint, p):
+        try:
+            check_actor(self.actor, "webhook_test")  # README "Limits"
+        except Throttled as exc:
+            messages.error(self.request, str(exc.detail))
+            return None
+        services.webhook_send_test(actor=self.actor, endpoint=endpoint)
+        messages.success(self.request, "Test delivery queued; its attempt appears below.")

@@ -168,3 +168,16 @@ def test_usage_block_is_filled_by_app_hooks(acme, login, monkeypatch):
     monkeypatch.setattr(config, "model_usage", model_usage, raising=False)
     html = login(acme.users["viewer"]).get(url("detail", acme, pk=model.pk)).content.decode()
     assert "Recent traffic" in html and "1,204 calls in 7 days" in html
+
+
+def test_unknown_op_is_a_400_naming_it_and_changes_nothing(acme, login):
+    model = make(acme)
+    client = login(acme.users["admin"])
+    for data in ({"op": "launch_rockets", "decision": "approve"}, {"decision": "approve"}):
+        response = client.post(url("detail", acme, pk=model.pk), data)
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert 'data-testid="unknown-op"' in body
+        assert (data.get("op") or "named no action") in body and "transition" in body
+    model.refresh_from_db()
+    assert model.status == "proposed" and model.decisions.count() == 1

@@ -308,3 +308,19 @@ def test_unread_link_marks_read_via_script_hook(acme, login):
     html = login(acme.users["maint1"]).get(url(acme, "inbox")).content.decode()
     assert f'data-mark-read="{url(acme, "inbox_read", notification_id=n.pk)}"' in html
     assert "js/notify.js" in html and 'nonce="' in html
+
+
+def test_webhook_page_unknown_op_is_a_400_naming_it_and_changes_nothing(acme, login):
+    endpoint, _ = services.webhook_create(
+        actor=acme.actor("admin"), name="ops", url="https://hooks.example.com/ops"
+    )
+    events = AuditEvent.objects.count()
+    client = login(acme.users["admin"])
+    for data in ({"op": "launch_rockets"}, {}):
+        response = client.post(url(acme, "webhook_detail", endpoint_id=endpoint.pk), data)
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert 'data-testid="unknown-op"' in body
+        assert (data.get("op") or "named no action") in body and "retry_failed" in body
+    endpoint.refresh_from_db()
+    assert endpoint.active and AuditEvent.objects.count() == events
