@@ -44,7 +44,7 @@ class RunListView(OrgMixin, TemplateView):
         f = {
             "tool": tool,
             "model": g.get("model", "").strip(),
-            "dataset": g.get("dataset", "") if g.get("dataset", "").isdigit() else "",
+            "dataset": g.get("dataset", "") if _is_number(g.get("dataset", "")) else "",
         }
         page = self.paginate(
             selectors.run_list(
@@ -117,6 +117,11 @@ class CompareView(OrgMixin, TemplateView):
             f={"a": g.get("a", ""), "b": g.get("b", "")},
             **kwargs,
         )
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 class DatasetListView(OrgMixin, TemplateView):

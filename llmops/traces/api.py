@@ -68,7 +68,6 @@ BatchAnswer = inline_serializer(
 class GenerationBatch(APIView):
     actions = {"POST": "generation.ingest", "GET": "generation.view"}
     throttle_scope = "ingest"  # API rate limits: llmops/tenancy/throttling.py
-    throttle_scope = "ingest"  # API rate limits: llmops/tenancy/throttling.py
     parser_classes: list = []  # the body is read as bytes and validated by msgspec
 
     @extend_schema(
@@ -102,7 +101,7 @@ class GenerationBatch(APIView):
     def post(self, request):
         actor = request_actor(request)
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > services.MAX_BODY_BYTES:
+        if declared.isascii() and declared.isdigit() and int(declared) > services.MAX_BODY_BYTES:
             raise TooLarge(
                 f"The body is {declared} bytes; a batch may be at most "
                 f"{services.MAX_BODY_BYTES} bytes.",

@@ -34,7 +34,7 @@ def _ms(value) -> str:
 
 def _parse_pair(text: str) -> tuple[str, int] | None:
     name, _, number = (text or "").rpartition(":")
-    if not name or not number.isdigit():
+    if not name or not _is_number(number):
         return None
     return name, int(number)
 
@@ -226,8 +226,16 @@ def _compare_rows(a: dict, b: dict) -> list[dict]:
     ]
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _day(text: str, *, end: bool = False) -> datetime | None:
-    d = parse_date(text or "")
+    try:
+        d = parse_date(text or "")
+    except ValueError:  # well formed but not a date (2026-13-45): no filter, like bad text
+        return None
     if d is None:
         return None
     if end:
@@ -245,7 +253,7 @@ class GenerationListView(OrgMixin, TemplateView):
         version = g.get("version", "").strip()
         f = {
             "prompt": g.get("prompt", "").strip(),
-            "version": version if version.isdigit() else "",
+            "version": version if _is_number(version) else "",
             "model": g.get("model", "").strip(),
             "status": g.get("status", "") if g.get("status") in ("ok", "error") else "",
             "tag": g.get("tag", "").strip(),

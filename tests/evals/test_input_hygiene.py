@@ -73,3 +73,9 @@ def test_import_with_surrogate_names_the_line(acme, login):
     assert response.status_code == 200
     assert "Line 2 at input.q contains an unpaired surrogate." in response.content.decode()
     assert not EvalCase.objects.filter(dataset=dataset).exists()
+
+
+def test_runs_page_filter_with_non_ascii_digit_is_ignored_not_a_500(acme, login):
+    client = login(acme.users["viewer"])
+    url = reverse("evals:runs", kwargs={"org_slug": acme.org.slug})
+    assert client.get(url, {"dataset": "\u00b2"}).status_code == 200
