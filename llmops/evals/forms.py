@@ -106,7 +106,9 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line: metric op value, e.g. 'pass_rate >= 0.9' (ops: >= > <= < ==).",
     )
-    min_cases = forms.IntegerField(min_value=0, initial=1, label="Minimum cases")
+    min_cases = forms.IntegerField(
+        min_value=0, max_value=1_000_000, initial=1, label="Minimum cases"
+    )
     required_dataset = forms.ChoiceField(required=False)
     is_default = forms.BooleanField(required=False, label="Default policy of the organization")
 

@@ -79,3 +79,14 @@ def test_runs_page_filter_with_non_ascii_digit_is_ignored_not_a_500(acme, login)
     client = login(acme.users["viewer"])
     url = reverse("evals:runs", kwargs={"org_slug": acme.org.slug})
     assert client.get(url, {"dataset": "\u00b2"}).status_code == 200
+
+
+def test_policy_minimum_cases_beyond_the_column_is_a_form_error(acme, login):
+    client = login(acme.users["admin"])
+    url = reverse("evals:policies", kwargs={"org_slug": acme.org.slug})
+    response = client.post(
+        url, {"name": "huge", "thresholds": "pass_rate >= 0.9", "min_cases": "9" * 20}
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    assert not EvalPolicy.objects.filter(organization=acme.org, name="huge").exists()
