@@ -1,5 +1,7 @@
 """Writes for traces: batch ingest (validate, dedupe, price, store, roll up, hand to receivers,
-all in one transaction), pinning generations that are evidence, and retention.
+all in one transaction), pinning generations that are evidence, and retention. The hot
+statements (store the batch, add it to the rollups, fold per-user rows) are in `backends`,
+one implementation for PostgreSQL and one portable.
 
 Ingest writes no audit event: recording production traffic is not a governance decision, and
 a per-batch event would serialise every batch on the audit chain lock."""
@@ -8,9 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
-import weakref
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,19 +18,19 @@ from typing import Any
 
 import msgspec
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.base import ModelState
 from django.utils import timezone
-from psycopg.types.json import set_json_dumps
 
 from llmops.catalog.selectors import models_by_model_ids
 from llmops.common.errors import InvalidInput, NotPermitted, TooLarge
 from llmops.common.hygiene import json_problem, text_problem
 from llmops.tenancy.policy import can
 
-from . import histogram, receivers
-from .models import DailyRollup, DailyUserRollup, Generation, HourlyRollup
+from . import backends, receivers
+from .backends import COLUMNS  # noqa: F401  (re-exported: benchmarks/bench_ingest.py)
+from .models import DailyUserRollup, Generation
 from .schema import (
     GenerationIn,
     batch_decoder,
@@ -46,37 +45,6 @@ MAX_ITEM_BYTES = 512 * 1024
 FUTURE_SKEW = timedelta(minutes=5)
 _MTOK = Decimal(1_000_000)
 _COST_Q = Decimal("0.00000001")
-
-# Columns ingest writes, in COPY order.
-COLUMNS = (
-    "organization_id",
-    "external_id",
-    "trace_id",
-    "created_at",
-    "ingested_at",
-    "prompt_name",
-    "prompt_version",
-    "model_id",
-    "model_version_id",
-    "input",
-    "output",
-    "output_is_json",
-    "context",
-    "tool_calls",
-    "metadata",
-    "tags",
-    "user_ref",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "cost_source",
-    "status",
-    "error",
-    "pinned",
-    "pinned_reason",
-)
-_JSON_COLUMNS = frozenset({"input", "context", "tool_calls", "metadata", "tags"})
 
 
 @dataclass
@@ -301,8 +269,8 @@ def generations_ingest(*, actor, body: bytes) -> BatchResult:
     with transaction.atomic():
         models = _catalog_models(org=org, model_ids={item.model for item in unique})
         rows = [_row(item, org_id=org.pk, now=now, models=models) for item in unique]
-        postgres = connection.vendor == "postgresql"
-        ids = _insert_postgres(rows) if postgres else _insert_portable(org, rows)
+        backend = backends.current()
+        ids = backend.insert(org, rows)
         inserted = [row for row in rows if row["external_id"] in ids]
         result.accepted = len(inserted)
         result.duplicates += len(rows) - len(inserted)
@@ -314,10 +282,7 @@ def generations_ingest(*, actor, body: bytes) -> BatchResult:
                     result.sampled += int(hook(org=org, generations=generations) or 0)
             # Rollups last: their rows (one per prompt version, model and hour) are shared by
             # concurrent batches, so they stay locked only until the commit that follows.
-            if postgres:
-                _rollups_add_postgres(org, None if len(inserted) == len(rows) else list(ids))
-            else:
-                _rollups_add_portable(org, inserted)
+            backend.rollups_add(org, inserted, ids, whole=len(inserted) == len(rows))
     return result
 
 
@@ -345,10 +310,6 @@ class StoredGenerations(Sequence):
         return iter(self._load())
 
 
-# Database sessions (psycopg connections) that already hold the temporary table.
-_temp_table_sessions: weakref.WeakSet = weakref.WeakSet()
-
-
 def _instance(row: dict, pk: int) -> Generation:
     """A Generation as if loaded from the database, without Model.__init__ (which costs more
     than the rest of ingest for a batch of 500): the row holds every concrete field."""
@@ -359,337 +320,6 @@ def _instance(row: dict, pk: int) -> Generation:
     obj._state.adding = False
     obj._state.db = "default"
     return obj
-
-
-_copy_values = operator.itemgetter(*COLUMNS)
-_copy_oids: list[int] = []
-
-
-def _copy_types(cursor) -> list[int]:
-    """The column type OIDs a binary COPY needs, read once per process from the table."""
-    if not _copy_oids:
-        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM traces_generation_in LIMIT 0")
-        _copy_oids.extend(column.type_code for column in cursor.description)
-    return _copy_oids
-
-
-def _insert_postgres(rows: list[dict]) -> dict[str, int]:
-    """COPY into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING
-    (COPY alone cannot skip rows that are already stored). The temporary table keeps the batch
-    until the commit, for the rollups. Returns external id -> id of the rows stored."""
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        session = raw.connection
-        if session not in _temp_table_sessions:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS traces_generation_in ON COMMIT DELETE ROWS AS "
-                f"SELECT {', '.join(COLUMNS)} FROM traces_generation WITH NO DATA"
-            )
-            # Known to exist once this transaction commits (a rollback drops it again).
-            transaction.on_commit(lambda: _temp_table_sessions.add(session))
-        cursor.execute("SET LOCAL synchronous_commit = off")
-        if connection.savepoint_ids:
-            # ON COMMIT DELETE ROWS empties it at every commit; inside an outer transaction
-            # (tests, a caller's atomic block) an earlier batch may still be there.
-            cursor.execute("TRUNCATE traces_generation_in")
-        set_json_dumps(json_encoder.encode, context=raw)
-        types = _copy_types(cursor)
-        with raw.copy(
-            f"COPY traces_generation_in ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(_copy_values(row))
-        cursor.execute(_INSERT_SQL)
-        return dict(cursor.fetchall())
-
-
-def _insert_portable(org, rows: list[dict]) -> dict[str, int]:
-    """SQLite (and any other backend): bulk_create ignoring conflicts, then re-select. The
-    existing ids are read first so rows stored before this batch count as duplicates."""
-    external_ids = [row["external_id"] for row in rows]
-    existing = set(
-        Generation.objects.for_org(org)
-        .filter(external_id__in=external_ids)
-        .values_list("external_id", flat=True)
-    )
-    new_rows = [row for row in rows if row["external_id"] not in existing]
-    Generation.objects.bulk_create(
-        [Generation(**row) for row in new_rows], ignore_conflicts=True, batch_size=500
-    )
-    return dict(
-        Generation.objects.for_org(org)
-        .filter(external_id__in=[row["external_id"] for row in new_rows])
-        .values_list("external_id", "id")
-    )
-
-
-# --- rollups -----------------------------------------------------------------------------
-
-_SUMS = (
-    "count",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "latency_count",
-    "latency_sum_ms",
-)
-_USER_SUMS = ("count", "errors", "input_tokens", "output_tokens", "cost_usd")
-
-
-def _hour(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _key_order(key: tuple) -> tuple:
-    prompt_name, prompt_version, model_id, period = key
-    return (prompt_name is None, prompt_name or "", prompt_version or 0, model_id, period)
-
-
-def _new_agg() -> dict:
-    return {
-        "count": 0,
-        "errors": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": Decimal(0),
-        "latency_count": 0,
-        "latency_sum_ms": 0,
-        "latency_hist": defaultdict(int),
-    }
-
-
-def _aggregate(rows: list[dict]) -> tuple[dict, dict, dict]:
-    """In-memory sums of a batch: per hour key, per day key, per (user_ref, day)."""
-    hourly: dict[tuple, dict] = {}
-    users: dict[tuple, dict] = {}
-    for row in rows:
-        key = (row["prompt_name"], row["prompt_version"], row["model_id"], _hour(row["created_at"]))
-        agg = hourly.get(key)
-        if agg is None:
-            agg = hourly[key] = _new_agg()
-        is_error = row["status"] == "error"
-        agg["count"] += 1
-        agg["errors"] += is_error
-        agg["input_tokens"] += row["input_tokens"] or 0
-        agg["output_tokens"] += row["output_tokens"] or 0
-        if row["cost_usd"] is not None:
-            agg["cost_usd"] += row["cost_usd"]
-        if row["latency_ms"] is not None:
-            agg["latency_count"] += 1
-            agg["latency_sum_ms"] += row["latency_ms"]
-            agg["latency_hist"][str(histogram.bucket_of(row["latency_ms"]))] += 1
-        if row["user_ref"]:
-            ukey = (row["user_ref"], key[3].date())
-            u = users.get(ukey)
-            if u is None:
-                u = users[ukey] = dict.fromkeys(_USER_SUMS, 0)
-                u["cost_usd"] = Decimal(0)
-            u["count"] += 1
-            u["errors"] += is_error
-            u["input_tokens"] += row["input_tokens"] or 0
-            u["output_tokens"] += row["output_tokens"] or 0
-            if row["cost_usd"] is not None:
-                u["cost_usd"] += row["cost_usd"]
-    daily: dict[tuple, dict] = {}
-    for (name, version, model_id, hour), agg in hourly.items():
-        d = daily.get((name, version, model_id, hour.date()))
-        if d is None:
-            d = daily[(name, version, model_id, hour.date())] = _new_agg()
-        for field_name in _SUMS:
-            d[field_name] += agg[field_name]
-        for bucket, n in agg["latency_hist"].items():
-            d["latency_hist"][bucket] += n
-    return hourly, daily, users
-
-
-# Rollups on PostgreSQL: one statement over the batch rows still in the temporary table, so
-# PostgreSQL does the batch's in-memory aggregation. The rows are summed per key (and per
-# latency bucket for the histogram) first; each key is then upserted once, in a fixed order per
-# table (the ORDER BY), tables always in the same order, so concurrent batches cannot deadlock.
-# The bucket expression is histogram.bucket_of in SQL (same float operations, same bucket).
-_BUCKET_SQL = (
-    "CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms < 1 THEN 0 "
-    f"ELSE LEAST({histogram.MAX_BUCKET}, "
-    f"1 + floor(ln(latency_ms::float8) / ln({histogram.GROWTH!r}::float8)))::integer END"
-)
-
-_ROLLUP_SET = """
-    count = r.count + EXCLUDED.count,
-    errors = r.errors + EXCLUDED.errors,
-    input_tokens = r.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = r.output_tokens + EXCLUDED.output_tokens,
-    cost_usd = r.cost_usd + EXCLUDED.cost_usd"""
-
-_ROLLUP_UPSERT = """
-{name} AS (
-    INSERT INTO {table} AS r (organization_id, prompt_name, prompt_version, model_id, {period},
-        count, errors, input_tokens, output_tokens, cost_usd, latency_count, latency_sum_ms,
-        latency_hist)
-    SELECT %(org)s, prompt_name, prompt_version, model_id, {period}, SUM(n), SUM(errors),
-        SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), SUM(latency_count),
-        SUM(latency_sum_ms),
-        COALESCE(jsonb_object_agg(bucket::text, n) FILTER (WHERE bucket IS NOT NULL), '{{}}')
-    FROM {source}
-    GROUP BY prompt_name, prompt_version, model_id, {period}
-    ORDER BY prompt_name NULLS LAST, prompt_version NULLS FIRST, model_id, {period}
-    ON CONFLICT (organization_id, prompt_name, prompt_version, model_id, {period}) DO UPDATE SET
-        {set},
-        latency_count = r.latency_count + EXCLUDED.latency_count,
-        latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
-        latency_hist = r.latency_hist || COALESCE((
-            SELECT jsonb_object_agg(
-                e.key, e.value::bigint + COALESCE((r.latency_hist ->> e.key)::bigint, 0)
-            )
-            FROM jsonb_each_text(EXCLUDED.latency_hist) AS e
-        ), '{{}}'::jsonb)
-)"""
-
-
-def _upsert(name: str, table: str, period: str, source: str) -> str:
-    return _ROLLUP_UPSERT.format(
-        name=name, table=table, period=period, source=source, set=_ROLLUP_SET
-    )
-
-
-_INSERT_SQL = f"""
-INSERT INTO traces_generation ({", ".join(COLUMNS)})
-SELECT {", ".join(COLUMNS)} FROM traces_generation_in ORDER BY external_id
-ON CONFLICT (organization_id, external_id) DO NOTHING
-RETURNING external_id, id"""
-
-_ROLLUPS_SQL = (
-    """
-WITH stored AS (
-    SELECT prompt_name, prompt_version, model_id, created_at, status, input_tokens,
-        output_tokens, cost_usd, latency_ms, user_ref
-    FROM traces_generation_in
-    {where}
-),
-per_bucket AS (
-    SELECT prompt_name, prompt_version, model_id, date_trunc('hour', created_at, 'UTC') AS hour,
-        {bucket} AS bucket, COUNT(*) AS n, COUNT(*) FILTER (WHERE status = 'error') AS errors,
-        COALESCE(SUM(input_tokens), 0) AS input_tokens,
-        COALESCE(SUM(output_tokens), 0) AS output_tokens,
-        COALESCE(SUM(cost_usd), 0) AS cost_usd, COUNT(latency_ms) AS latency_count,
-        COALESCE(SUM(latency_ms), 0) AS latency_sum_ms
-    FROM stored
-    GROUP BY 1, 2, 3, 4, 5
-),""".replace("{bucket}", _BUCKET_SQL)
-    + _upsert("hourly", "traces_hourlyrollup", "hour", "per_bucket")
-    + """,
-per_bucket_day AS (
-    SELECT prompt_name, prompt_version, model_id, (hour AT TIME ZONE 'UTC')::date AS day, bucket,
-        SUM(n) AS n, SUM(errors) AS errors, SUM(input_tokens) AS input_tokens,
-        SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd,
-        SUM(latency_count) AS latency_count, SUM(latency_sum_ms) AS latency_sum_ms
-    FROM per_bucket
-    GROUP BY 1, 2, 3, 4, 5
-),"""
-    + _upsert("daily", "traces_dailyrollup", "day", "per_bucket_day")
-    + """,
-users AS (
-    INSERT INTO traces_dailyuserrollup (organization_id, user_ref, day, count, errors,
-        input_tokens, output_tokens, cost_usd)
-    SELECT %(org)s, user_ref, (created_at AT TIME ZONE 'UTC')::date AS day, COUNT(*),
-        COUNT(*) FILTER (WHERE status = 'error'), COALESCE(SUM(input_tokens), 0),
-        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0)
-    FROM stored
-    WHERE user_ref <> ''
-    GROUP BY user_ref, (created_at AT TIME ZONE 'UTC')::date
-)
-SELECT COUNT(*) FROM stored"""
-)
-_ROLLUPS_ALL_SQL = _ROLLUPS_SQL.replace("{where}", "")
-_ROLLUPS_SOME_SQL = _ROLLUPS_SQL.replace("{where}", "WHERE external_id = ANY(%(only)s)")
-
-
-def _rollups_add_postgres(org, only: list[str] | None) -> None:
-    """Add the batch in the temporary table (or the rows of it named in `only`) to the
-    hourly, daily and per-user rollups, in one statement."""
-    with connection.cursor() as cursor:
-        if only is None:
-            cursor.execute(_ROLLUPS_ALL_SQL, {"org": org.pk})
-        else:
-            cursor.execute(_ROLLUPS_SOME_SQL, {"org": org.pk, "only": only})
-
-
-def _rollups_add_portable(org, rows: list[dict]) -> None:
-    """Backends without NULLS NOT DISTINCT upserts (SQLite: one writer at a time, so a
-    read-merge-write inside the transaction is safe): the batch is summed in Python, then
-    each table gets one read and bulk writes."""
-    hourly, daily, users = _aggregate(rows)
-    _periods_add_portable(org, HourlyRollup, "hour", hourly)
-    _periods_add_portable(org, DailyRollup, "day", daily)
-    _users_add_portable(org, users)
-
-
-def _periods_add_portable(org, model, period: str, aggs: dict) -> None:
-    if not aggs:
-        return
-    keys = sorted(aggs, key=_key_order)
-    existing = {
-        (r.prompt_name, r.prompt_version, r.model_id, getattr(r, period)): r
-        for r in model.objects.for_org(org).filter(
-            **{f"{period}__in": {key[3] for key in keys}},
-            model_id__in={key[2] for key in keys},
-        )
-    }
-    new, changed = [], []
-    for key in keys:
-        a = aggs[key]
-        row = existing.get(key)
-        if row is None:
-            row = model(
-                organization=org,
-                prompt_name=key[0],
-                prompt_version=key[1],
-                model_id=key[2],
-                cost_usd=Decimal(0),
-                latency_hist={},
-                **{period: key[3]},
-            )
-            new.append(row)
-        else:
-            changed.append(row)
-        for name in _SUMS:
-            if name == "cost_usd":
-                row.cost_usd = Decimal(row.cost_usd) + a["cost_usd"]
-            else:
-                setattr(row, name, getattr(row, name) + a[name])
-        row.latency_hist = histogram.merge(dict(row.latency_hist or {}), a["latency_hist"])
-    model.objects.bulk_create(new, batch_size=500)
-    model.objects.bulk_update(changed, [*_SUMS, "latency_hist"], batch_size=500)
-
-
-def _users_add_portable(org, users: dict) -> None:
-    DailyUserRollup.objects.bulk_create(
-        [
-            DailyUserRollup(organization=org, user_ref=user_ref, day=day, **users[user_ref, day])
-            for user_ref, day in sorted(users)
-        ],
-        batch_size=500,
-    )
-
-
-# Per-user rows are appended, not upserted: an end user is a new key in most batches, and an
-# upsert per user and batch cost more than the rest of the rollups. Readers sum a key's rows
-# (top_spenders does); compaction folds a day's rows into one row per end user.
-_COMPACT_DAY_SQL = """
-WITH gone AS (
-    DELETE FROM traces_dailyuserrollup
-    WHERE organization_id = %(org)s AND day = %(day)s
-    RETURNING user_ref, count, errors, input_tokens, output_tokens, cost_usd
-)
-INSERT INTO traces_dailyuserrollup (organization_id, user_ref, day, count, errors,
-    input_tokens, output_tokens, cost_usd)
-SELECT %(org)s, user_ref, %(day)s, SUM(count), SUM(errors), SUM(input_tokens),
-    SUM(output_tokens), SUM(cost_usd)
-FROM gone
-GROUP BY user_ref
-ORDER BY user_ref
-"""
 
 
 def user_rollups_compact(*, org, since: date | None = None) -> int:
@@ -708,31 +338,11 @@ def user_rollups_compact(*, org, since: date | None = None) -> int:
         .order_by("day")
         .values_list("day", flat=True)
     )
+    backend = backends.current()
     for day in days:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(_COMPACT_DAY_SQL, {"org": org.pk, "day": day})
-            else:
-                _compact_day_portable(org, day)
+            backend.compact_day(org, day)
     return len(days)
-
-
-def _compact_day_portable(org, day: date) -> None:
-    taken = list(DailyUserRollup.objects.for_org(org).filter(day=day))
-    sums: dict[str, dict] = {}
-    for row in taken:
-        s = sums.setdefault(row.user_ref, dict.fromkeys(_USER_SUMS, 0))
-        for name in _USER_SUMS:
-            s[name] += getattr(row, name)
-    DailyUserRollup.objects.filter(pk__in=[row.pk for row in taken]).delete()
-    DailyUserRollup.objects.bulk_create(
-        [
-            DailyUserRollup(organization=org, user_ref=user_ref, day=day, **s)
-            for user_ref, s in sorted(sums.items())
-        ],
-        batch_size=500,
-    )
 
 
 # --- evidence and retention ---------------------------------------------------------------
