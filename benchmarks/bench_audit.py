@@ -15,22 +15,6 @@ from datetime import UTC, datetime, timedelta
 WRITERS = 4
 APPEND_SECONDS = float(os.environ.get("BENCH_AUDIT_APPEND_SECONDS", "10"))
 VERIFY_EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
-COPY_COLUMNS = (
-    "organization_id",
-    "seq",
-    "created_at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "ip",
-    "prev_hash",
-    "hash",
-)
 SAMPLE_EVENTS = 100_000  # kept in memory to time encoding+hashing without the database
 ACTIONS = ("prompt.version_approved", "member.role_changed", "label.deployed", "api_key.created")
 
@@ -98,7 +82,7 @@ def _rows(
     canonical bytes in `blobs` for the hashlib-only baseline."""
     import json
 
-    from llmops.audit.chain import canonical_bytes
+    from llmops.audit.chain import STORED, canonical_bytes
 
     base = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(count):
@@ -123,22 +107,8 @@ def _rows(
         blobs.append(blob)
         if len(sample) < SAMPLE_EVENTS:
             sample.append(values)
-        yield (
-            org_id,
-            seq,
-            values["created_at"],
-            values["actor_type"],
-            values["actor_id"],
-            values["actor_label"],
-            values["action"],
-            values["target_type"],
-            values["target_id"],
-            values["target_label"],
-            json.dumps(values["details"], sort_keys=True),
-            values["ip"],
-            prev,
-            digest,
-        )
+        row = {**values, "details": json.dumps(values["details"], sort_keys=True), "hash": digest}
+        yield tuple(row[name] for name in STORED)
         prev = digest
 
 
@@ -146,7 +116,7 @@ def _verify(report) -> None:
     from django.db import connection, transaction
 
     from benchmarks.common import make_org, timer
-    from llmops.audit.chain import GENESIS, event_hash
+    from llmops.audit.chain import GENESIS, STORED, event_hash
     from llmops.audit.models import ChainHead
     from llmops.audit.verify import verify_org
 
@@ -156,7 +126,7 @@ def _verify(report) -> None:
     sample: list[dict] = []
     with timer() as t_insert, transaction.atomic():
         with connection.cursor() as cursor:
-            copy_sql = f"COPY audit_auditevent ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+            copy_sql = f"COPY audit_auditevent ({', '.join(STORED)}) FROM STDIN"
             with cursor.cursor.copy(copy_sql) as copy:
                 last = head.hash or GENESIS
                 for row in _rows(org.pk, head.seq + 1, last, VERIFY_EVENTS, blobs, sample):

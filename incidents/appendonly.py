@@ -17,31 +17,19 @@ from __future__ import annotations
 
 import sys
 
+from llmops.common.sqlite_append_only import AppendOnlyTriggers
+
 FLUSH_FUNCTION = "incidents_timeline_flushing"
 TABLE = "incidents_timelineentry"
 MIGRATION = "0004_timeline_append_only_sqlite"
 
-TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS incidents_timeline_no_update BEFORE UPDATE ON {TABLE}
-BEGIN SELECT RAISE(ABORT, 'timeline entries are append-only (UPDATE refused)'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS incidents_timeline_no_delete BEFORE DELETE ON {TABLE}
-WHEN NOT {FLUSH_FUNCTION}()
-BEGIN SELECT RAISE(ABORT, 'timeline entries are append-only (DELETE refused)'); END""",
-]
-DROP = [
-    "DROP TRIGGER IF EXISTS incidents_timeline_no_update",
-    "DROP TRIGGER IF EXISTS incidents_timeline_no_delete",
-]
-
-
-def install(cursor) -> None:
-    for sql in TRIGGERS:
-        cursor.execute(sql)
-
-
-def uninstall(cursor) -> None:
-    for sql in DROP:
-        cursor.execute(sql)
+_triggers = AppendOnlyTriggers(
+    table=TABLE, prefix="incidents_timeline", noun="timeline entries", flush_function=FLUSH_FUNCTION
+)
+TRIGGERS = _triggers.create
+DROP = _triggers.drop
+install = _triggers.install
+uninstall = _triggers.uninstall
 
 
 def flushing() -> int:
@@ -58,21 +46,10 @@ def flushing() -> int:
 
 
 def on_connection_created(sender, connection, **kwargs) -> None:
-    if connection.vendor == "sqlite":
-        connection.connection.create_function(FLUSH_FUNCTION, 0, flushing)
+    _triggers.register(connection, flushing)
 
 
 def ensure_triggers(using: str = "default", **kwargs) -> None:
-    """post_migrate: the triggers exist on a SQLite database that has the timeline table."""
-    from django.db import connections
-    from django.db.migrations.recorder import MigrationRecorder
-
-    connection = connections[using]
-    if connection.vendor != "sqlite":
-        return
-    if TABLE not in connection.introspection.table_names():
-        return
-    if ("incidents", MIGRATION) not in MigrationRecorder(connection).applied_migrations():
-        return  # migrated back before the triggers: leave them off
-    with connection.cursor() as cursor:
-        install(cursor)
+    """post_migrate: the triggers exist on a SQLite database that has the timeline table
+    (unless it was migrated back before them)."""
+    _triggers.ensure(using, migration=("incidents", MIGRATION))

@@ -16,42 +16,25 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
+from llmops.common.sqlite_append_only import AppendOnlyTriggers
+
 FLUSH_FUNCTION = "llmops_audit_flush_allowed"
 
-TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_auditevent
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only (UPDATE refused)'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_auditevent
-WHEN NOT {FLUSH_FUNCTION}()
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only (DELETE refused)'); END""",
-]
-DROP = [
-    "DROP TRIGGER IF EXISTS audit_event_no_update",
-    "DROP TRIGGER IF EXISTS audit_event_no_delete",
-]
-
-
-def install(cursor) -> None:
-    for sql in TRIGGERS:
-        cursor.execute(sql)
-
-
-def uninstall(cursor) -> None:
-    for sql in DROP:
-        cursor.execute(sql)
+_triggers = AppendOnlyTriggers(
+    table="audit_auditevent",
+    prefix="audit_event",
+    noun="audit events",
+    flush_function=FLUSH_FUNCTION,
+)
+TRIGGERS = _triggers.create
+DROP = _triggers.drop
+install = _triggers.install
+uninstall = _triggers.uninstall
 
 
 def ensure_triggers(using: str = "default", **kwargs) -> None:
     """post_migrate: the triggers exist on a SQLite database with the audit table."""
-    from django.db import connections
-
-    connection = connections[using]
-    if connection.vendor != "sqlite":
-        return
-    if "audit_auditevent" not in connection.introspection.table_names():
-        return
-    with connection.cursor() as cursor:
-        install(cursor)
+    _triggers.ensure(using)
 
 
 def on_connection_created(sender, connection, **kwargs) -> None:
@@ -59,8 +42,8 @@ def on_connection_created(sender, connection, **kwargs) -> None:
     mark the connection while Django's flush runs on it."""
     if connection.vendor != "sqlite":
         return
-    connection.connection.create_function(
-        FLUSH_FUNCTION, 0, lambda: 1 if getattr(connection, "_llmops_audit_flush", False) else 0
+    _triggers.register(
+        connection, lambda: 1 if getattr(connection, "_llmops_audit_flush", False) else 0
     )
     ops = connection.ops
     if not getattr(settings, "TESTING", False) or getattr(ops, "_llmops_flush_marked", False):
