@@ -8,22 +8,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llmops.common.api import PAGE_PARAMETERS, CreatedCursorPagination, paginated
+from llmops.common.api import PAGE_PARAMETERS, CreatedCursorPagination, json_object, paginated
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.permissions import request_actor
 
 from . import selectors, services
 from .models import Category, Incident, RunbookVersion, Severity, Source, Status
-
-
-def _body(request) -> dict:
-    try:
-        data = request.data
-    except RecursionError:  # DRF's JSON parser lets this escape as a 500
-        raise InvalidInput("The JSON body is nested too deeply.")
-    if not isinstance(data, dict):
-        raise InvalidInput("The request body must be a JSON object.")
-    return data
 
 
 def _choice(value: str, allowed, field: str) -> str:
@@ -262,7 +252,7 @@ class IncidentListCreate(APIView):
     )
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         incident = services.incident_open(
             actor=actor,
             title=body.get("title"),
@@ -315,7 +305,7 @@ class IncidentTransition(APIView):
     def post(self, request, number: int):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
-        body = _body(request)
+        body = json_object(request)
         if not body.get("to"):
             raise InvalidInput("Name the status to move to in `to`.", field="to")
         incident = services.incident_transition(
@@ -359,7 +349,7 @@ class IncidentEvalCaseLink(APIView):
     def post(self, request, number: int):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
-        body = _body(request)
+        body = json_object(request)
         case_id = body.get("case")
         if isinstance(case_id, bool) or not isinstance(case_id, int) or case_id < 1:
             raise InvalidInput("case must be an eval case id (a positive integer).", field="case")
@@ -401,21 +391,9 @@ class IncidentTimeline(APIView):
         actor = request_actor(request)
         incident = selectors.incident_get(org=actor.org, number=number)
         entry = services.incident_note(
-            actor=actor, incident=incident, note=_body(request).get("note")
+            actor=actor, incident=incident, note=json_object(request).get("note")
         )
         return Response(timeline_data(entry), status=status.HTTP_201_CREATED)
-
-
-_AlertOut = inline_serializer(
-    "AlertOut",
-    {
-        "number": serializers.IntegerField(),
-        "ref": serializers.CharField(),
-        "created": serializers.BooleanField(
-            help_text="201 and true: a new incident; 200 and false: appended to an open one."
-        ),
-    },
-)
 
 
 _AlertOut = inline_serializer(
@@ -452,7 +430,7 @@ class AlertIntake(APIView):
     )
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         incident, created = services.alert_receive(
             actor=actor,
             dedupe_key=body.get("dedupe_key"),
@@ -508,7 +486,7 @@ class RunbookListCreate(APIView):
     )
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         version = services.runbook_create(
             actor=actor,
             title=body.get("title"),

@@ -15,7 +15,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llmops.common.api import CreatedCursorPagination
+from llmops.common.api import CreatedCursorPagination, json_object
 from llmops.common.errors import InvalidInput, NotFound
 from llmops.evals import selectors as eval_selectors
 from llmops.tenancy.permissions import request_actor
@@ -128,12 +128,6 @@ def _bool_param(value: str | None) -> bool | None:
     raise ValidationError({"allowed": ["Use true or false."]})
 
 
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("Send a JSON object.", field="non_field_errors")
-    return dict(request.data)
-
-
 class ModelListView(ListAPIView):
     """`GET /api/v1/models?status=approved&provider=&q=&allowed=true`, `POST` proposes."""
 
@@ -173,7 +167,7 @@ class ModelListView(ListAPIView):
     @extend_schema(request=ModelVersionSerializer, responses={201: ModelVersionSerializer})
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         model = services.model_propose(actor=actor, **body)
         return Response(ModelVersionSerializer(model).data, status=201)
 
@@ -240,7 +234,7 @@ class _ModelLifecycleView(APIView):
     def post(self, request, pk: int):
         actor = request_actor(request)
         model = selectors.model_get(org=actor.org, pk=pk)
-        model = self.apply(actor, model, _body(request))
+        model = self.apply(actor, model, json_object(request))
         return Response(model_detail_dict(model, actor.org))
 
 
@@ -311,7 +305,7 @@ class ModelEvidenceView(APIView):
     def post(self, request, pk: int):
         actor = request_actor(request)
         model = selectors.model_get(org=actor.org, pk=pk)
-        body = _body(request)
+        body = json_object(request)
         run_id = body.get("run")
         if isinstance(run_id, bool) or not isinstance(run_id, int):
             raise InvalidInput("run must be an eval run id.", field="run")

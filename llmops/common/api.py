@@ -13,7 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import GovernanceError
+from .errors import GovernanceError, InvalidInput
 
 
 def error_response(
@@ -22,6 +22,17 @@ def error_response(
     return Response(
         {"error": {"code": code, "message": message, "details": details or {}}}, status=status_code
     )
+
+
+def json_object(request) -> dict:
+    """The one body reader of API views that take a JSON object: `request.data` (the API's
+    JSON parser has already refused NUL characters, unpaired surrogates and non-finite
+    numbers; a body nested too deeply becomes a 400 in `exception_handler`), which must be
+    an object, else a 400."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.", field="non_field_errors")
+    return data
 
 
 def _first_message(detail) -> str:

@@ -12,18 +12,12 @@ from rest_framework.views import APIView
 
 from llmops.catalog import services as catalog_services
 from llmops.common import clean
-from llmops.common.api import CreatedCursorPagination
+from llmops.common.api import CreatedCursorPagination, json_object
 from llmops.common.errors import InvalidInput
 from llmops.tenancy.permissions import request_actor
 
 from . import selectors, services
 from .models import EvalCase, EvalDataset, EvalResult, EvalRun
-
-
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("Send a JSON object.", field="non_field_errors")
-    return request.data
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -93,7 +87,7 @@ class DatasetListView(ListAPIView):
     @extend_schema(request=DatasetSerializer, responses={201: DatasetSerializer})
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         dataset = services.dataset_create(
             actor=actor,
             name=clean.text(body.get("name"), field="name", max_length=200),
@@ -206,7 +200,7 @@ class RunListView(ListAPIView):
     )
     def post(self, request):
         actor = request_actor(request)
-        body = _body(request)
+        body = json_object(request)
         unknown = set(body) - RUN_FIELDS
         if unknown:
             name = sorted(unknown)[0]
