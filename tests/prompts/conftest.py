@@ -70,3 +70,26 @@ def model(acme, globex):
 @pytest.fixture
 def prompt(acme, model):
     return make_prompt(acme)
+
+
+def key_info(row):
+    from llmops.tenancy.actor import KeyInfo
+
+    return KeyInfo(
+        id=row.pk,
+        organization_id=row.organization_id,
+        name=row.name,
+        public_id=row.public_id,
+        scopes=tuple(row.scopes),
+        user_id=row.user_id,
+        created_by_id=row.created_by_id,
+    )
+
+
+def prompt_yaml(
+    name, template="Answer {{ customer_name }} about {{ topic }}. Be brief.", model=MODEL_ID
+):
+    return (
+        f"name: {name}\ndescription: From git\ntags: [support]\nmodel: {model}\n"
+        f"template: |\n  {template}\nparams:\n  temperature: 0.2\n"
+    )
