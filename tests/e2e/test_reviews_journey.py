@@ -176,31 +176,12 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(e2e_world, login_as,
     assert got == {item.pk: answers for item, (_, answers) in zip(items, plans, strict=True)}
 
 
+# RUBRIC's tone, issues and quality questions, with optional questions and required text
+# between and after them.
 MIXED = {
     "questions": [
         {"key": "correct", "label": "Correct", "type": "boolean", "required": True},
-        {
-            "key": "tone",
-            "label": "Tone",
-            "type": "choice",
-            "required": True,
-            "options": ["friendly", "neutral", "rude"],
-        },
-        {
-            "key": "issues",
-            "label": "Issues",
-            "type": "multi_choice",
-            "required": False,
-            "options": ["hallucination", "format", "safety"],
-        },
-        {
-            "key": "quality",
-            "label": "Quality",
-            "type": "scale",
-            "required": True,
-            "min": 1,
-            "max": 5,
-        },
+        *RUBRIC["questions"][1:4],
         {
             "key": "audience",
             "label": "Audience",
@@ -217,7 +198,7 @@ MIXED = {
             "min": 0,
             "max": 3,
         },
-        {"key": "notes", "label": "Notes", "type": "text", "required": False},
+        RUBRIC["questions"][4],
     ]
 }
 

@@ -13,13 +13,14 @@ moves, and audits last, in one transaction. Import from this package
 from ._common import LIFECYCLE_RULE, TRANSITION_VERBS, TRANSITIONS, model_link
 from .deprecation import WARN_DAYS, deprecation_warnings_send
 from .evidence import model_attach_evidence, model_ref_resolve, model_run_record
-from .fields import PROPOSE_FIELDS, UPDATE_FIELDS
+from .fields import PROPOSE_FIELD_ORDER, PROPOSE_FIELDS, UPDATE_FIELDS
 from .lifecycle import DECISIONS, model_decide, model_set_floating, model_transition
 from .proposals import model_propose, model_update
 
 __all__ = [
     "DECISIONS",
     "LIFECYCLE_RULE",
+    "PROPOSE_FIELD_ORDER",
     "PROPOSE_FIELDS",
     "TRANSITIONS",
     "TRANSITION_VERBS",

@@ -12,7 +12,8 @@ from llmops.tenancy.actor import Actor
 
 from ..models import DataClass, ModelVersion, Provider
 
-PROPOSE_FIELDS = {
+# The fields a proposal may carry, in the order the API shows them.
+PROPOSE_FIELD_ORDER = (
     "provider",
     "model_id",
     "display_name",
@@ -27,7 +28,8 @@ PROPOSE_FIELDS = {
     "retirement_date",
     "lifecycle_source_url",
     "replacement",
-}
+)
+PROPOSE_FIELDS = frozenset(PROPOSE_FIELD_ORDER)
 UPDATE_FIELDS = PROPOSE_FIELDS - {"model_id", "provider"}
 TEXT_LIMITS = (("display_name", 200), ("platform_id", 300), ("notes", 20000))
 MAX_CONTEXT_WINDOW = 100_000_000
@@ -65,7 +67,7 @@ def _check_dates(out: dict, model: ModelVersion | None) -> None:
         )
 
 
-def clean_fields(actor: Actor, fields: dict, *, allowed: set[str], model=None) -> dict:
+def clean_fields(actor: Actor, fields: dict, *, allowed: frozenset[str], model=None) -> dict:
     """The given `fields` cleaned (an unknown one is refused), checked against `model`'s
     current dates when it is a correction."""
     unknown = set(fields) - allowed
